@@ -1,0 +1,120 @@
+// Reads a proxy config (YAML or JSON) into the model. Every problem is reported with
+// file:line:column; nothing half-valid is ever returned.
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { ConfigError, type Diagnostic } from '../errors.ts';
+import { ProxyConfig } from './schema.ts';
+
+type PathSegment = string | number;
+
+function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${seg}` : seg;
+  return out;
+}
+
+/** The deepest node of the document that exists along `path`, for positions. */
+function positionOf(
+  doc: Document,
+  lines: LineCounter,
+  path: readonly PathSegment[],
+): { line: number; column: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    if (isNode(node) && node.range) {
+      const pos = lines.linePos(node.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return { line: 1, column: 1 };
+}
+
+export function parseConfigText(text: string, file: string): ProxyConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+        return {
+          file,
+          line: pos.line,
+          column: pos.col,
+          path: '',
+          message: e.message.split('\n')[0] ?? e.code,
+        };
+      }),
+    );
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const parsed = ProxyConfig.safeParse(raw);
+  const diagnostics: Diagnostic[] = [];
+  const at = (path: readonly PathSegment[], message: string): void => {
+    diagnostics.push({ file, ...positionOf(doc, lines, path), path: formatPath(path), message });
+  };
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.filter((p): p is PathSegment => typeof p !== 'symbol');
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`;
+      at(path, message);
+    }
+    throw new ConfigError(diagnostics);
+  }
+  checkReferences(parsed.data, at);
+  if (diagnostics.length > 0) throw new ConfigError(diagnostics);
+  return parsed.data;
+}
+
+/** Cross-references the schema cannot see: names unique, references resolvable, ports distinct. */
+function checkReferences(cfg: ProxyConfig, at: (path: PathSegment[], message: string) => void): void {
+  const clusters = new Set<string>();
+  cfg.clusters.forEach((c, i) => {
+    if (clusters.has(c.name)) at(['clusters', i, 'name'], `duplicate cluster "${c.name}"`);
+    clusters.add(c.name);
+  });
+  const tables = new Set<string>();
+  cfg.routeTables.forEach((t, ti) => {
+    if (tables.has(t.name)) at(['routeTables', ti, 'name'], `duplicate route table "${t.name}"`);
+    tables.add(t.name);
+    t.virtualHosts.forEach((vh, vi) =>
+      vh.routes.forEach((r, ri) =>
+        r.backends.forEach((b, bi) => {
+          if (!clusters.has(b.cluster)) {
+            at(
+              ['routeTables', ti, 'virtualHosts', vi, 'routes', ri, 'backends', bi, 'cluster'],
+              `unknown cluster "${b.cluster}"`,
+            );
+          }
+        }),
+      ),
+    );
+  });
+  const names = new Set<string>();
+  const binds = new Set<string>();
+  cfg.listeners.forEach((l, i) => {
+    if (names.has(l.name)) at(['listeners', i, 'name'], `duplicate listener "${l.name}"`);
+    names.add(l.name);
+    const bind = `${l.address}:${l.port}`;
+    if (l.port !== 0 && binds.has(bind))
+      at(['listeners', i, 'port'], `another listener already uses ${bind}`);
+    binds.add(bind);
+    if (l.protocol !== 'tcp' && !l.routeTable) {
+      at(['listeners', i], `listener "${l.name}" speaks ${l.protocol} and needs a routeTable`);
+    }
+    if (l.routeTable && !tables.has(l.routeTable)) {
+      at(['listeners', i, 'routeTable'], `unknown route table "${l.routeTable}"`);
+    }
+    if (l.protocol === 'tcp' && !l.tcpCluster) {
+      at(['listeners', i], `listener "${l.name}" speaks tcp and needs a tcpCluster`);
+    }
+    if (l.tcpCluster && !clusters.has(l.tcpCluster)) {
+      at(['listeners', i, 'tcpCluster'], `unknown cluster "${l.tcpCluster}"`);
+    }
+  });
+}
+
+export async function loadConfigFile(file: string): Promise<ProxyConfig> {
+  const text = await readFile(file, 'utf8');
+  return parseConfigText(text, file);
+}
