@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { ConfigError, type Diagnostic } from '../errors.ts';
 import { ProxyConfig } from './schema.ts';
+import { validateRouteTables } from '../route/router.ts';
 
 type PathSegment = string | number;
 
@@ -90,6 +91,8 @@ function checkReferences(cfg: ProxyConfig, at: (path: PathSegment[], message: st
       ),
     );
   });
+  // Bad regexes, conflicting matchers, duplicate domains: what compiling the tables would reject.
+  for (const problem of validateRouteTables(cfg.routeTables)) at(problem.path, problem.message);
   const names = new Set<string>();
   const binds = new Set<string>();
   cfg.listeners.forEach((l, i) => {
