@@ -1,0 +1,491 @@
+// One HTTP/1.1 client connection: llhttp parses requests strictly (smuggling, bad bytes and
+// conflicting framing are llhttp errors), each request is dispatched to the stack, and the
+// response is written back. Requests are served one at a time; pipelined bytes wait in `pending`.
+import type { Socket } from 'node:net';
+import { ProxyError } from '../errors.ts';
+import type {
+  BodySink,
+  Cancel,
+  Dispatch,
+  HeaderList,
+  ProxyRequest,
+  RequestBody,
+  ResponseController,
+  ResponseHandler,
+} from '../proxy/types.ts';
+import { connectionTokens, isHopByHop, isValidAuthority } from './headers.ts';
+import { Errno, LlhttpParser, ParserType, type ParserCallbacks } from './llhttp.ts';
+import { ResponseWriter, enumFraming } from './response-writer.ts';
+import { unwatch, watch, type Expiring } from './sweeper.ts';
+
+export interface Http1ServeContext {
+  listener: string;
+  scheme: 'http' | 'https';
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeaderBytes: number;
+  /** The stack in force now; read per request so a reload applies to the next request. */
+  dispatch(): Dispatch;
+  /** CONNECT requests and Upgrade requests leave HTTP/1: the tunnel takes the socket over. */
+  tunnel(req: ProxyRequest, socket: Socket, head: Buffer): void;
+  /** Connection registry for draining. */
+  connections: Set<DownstreamConnection>;
+  /** True once the proxy drains: responses close their connection. */
+  draining(): boolean;
+}
+
+const MAX_PENDING = 1024 * 1024;
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+const badRequest = (detail: string): ProxyError =>
+  new ProxyError('TRELLIS_BAD_REQUEST', 400, `bad request: ${detail}`);
+const versionNotSupported = new ProxyError(
+  'TRELLIS_HTTP_VERSION_NOT_SUPPORTED',
+  505,
+  'only HTTP/1.x is spoken here',
+);
+
+/**
+ * The proxy re-frames request bodies itself, so the only transfer coding it can forward is plain
+ * `chunked`: another coding before it would be silently dropped (501, RFC 9112 §6.1), and a last
+ * coding other than chunked leaves no way to find the end of the body (400).
+ */
+function transferCodingProblem(value: string): ProxyError | undefined {
+  const codings = value.toLowerCase().split(',');
+  const last = codings[codings.length - 1]!.trim();
+  if (last !== 'chunked') return badRequest('Transfer-Encoding must end with chunked');
+  for (let i = 0; i < codings.length - 1; i++) {
+    if (codings[i]!.trim() !== '') {
+      return new ProxyError(
+        'TRELLIS_UNSUPPORTED_TRANSFER_CODING',
+        501,
+        `transfer coding not supported: ${value}`,
+      );
+    }
+  }
+  return undefined;
+}
+
+export class DownstreamConnection implements ParserCallbacks, ResponseHandler, RequestBody, Expiring {
+  private readonly socket: Socket;
+  private readonly ctx: Http1ServeContext;
+  private readonly parser: LlhttpParser;
+  private readonly writer: ResponseWriter;
+  private readonly source: { address: string; port: number };
+  deadline = 0;
+  /** Our socket listeners, kept so a hand-over can remove exactly these. */
+  private readonly listeners = {
+    data: (chunk: Buffer): void => this.onData(chunk),
+    drain: (): void => this.onDrain(),
+    error: (): void => this.destroy(),
+    close: (): void => this.onClose(),
+    end: (): void => this.onEnd(),
+  };
+
+  // Request being parsed / served.
+  private url = '';
+  private headers: HeaderList = [];
+  private fieldPending = false;
+  private headerBytes = 0;
+  private req: ProxyRequest | null = null;
+  private cancel: Cancel | null = null;
+  private sink: BodySink | null = null;
+  private early: Buffer[] | null = null;
+  private requestComplete = false;
+  private keepAlive = true;
+  private inTrailers = false;
+  private waitingDrain: ResponseController | null = null;
+  private bodyPaused = false;
+  private pending: Buffer | null = null;
+  private parserPaused = false;
+  private upgrading = false;
+  private closed = false;
+
+  constructor(socket: Socket, head: Buffer, ctx: Http1ServeContext) {
+    this.socket = socket;
+    this.ctx = ctx;
+    this.parser = new LlhttpParser(ParserType.REQUEST, this);
+    this.writer = new ResponseWriter(socket);
+    this.source = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    ctx.connections.add(this);
+    // A client FIN must not end our side (the server socket is not half-open): the response to a
+    // request sent before it is still owed; onEnd closes once that response is written.
+    socket.allowHalfOpen = true;
+    socket.setNoDelay(true);
+    socket.on('data', this.listeners.data);
+    socket.on('drain', this.listeners.drain);
+    socket.on('error', this.listeners.error);
+    socket.on('close', this.listeners.close);
+    socket.on('end', this.listeners.end);
+    this.deadline = performance.now() + ctx.headersTimeoutMs;
+    watch(this);
+    if (head.length > 0) this.onData(head);
+    socket.resume();
+  }
+
+  get idle(): boolean {
+    return this.req === null && this.headerBytes === 0;
+  }
+
+  /** Drain: an idle connection closes now; a busy one after its response. */
+  closeWhenIdle(): void {
+    if (this.idle) this.socket.end();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.parserPaused) {
+      this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+      if (this.pending.length > MAX_PENDING) this.socket.pause();
+      return;
+    }
+    this.execute(chunk);
+  }
+
+  private execute(chunk: Buffer): void {
+    const r = this.parser.execute(chunk);
+    if (r.errno === Errno.OK) return;
+    if (r.errno === Errno.PAUSED) {
+      this.parserPaused = true;
+      if (r.stoppedAt < chunk.length) this.pending = chunk.subarray(r.stoppedAt);
+      return;
+    }
+    if (r.errno === Errno.PAUSED_UPGRADE) {
+      this.handOver(chunk.subarray(r.stoppedAt));
+      return;
+    }
+    if (this.closed) return;
+    if (r.errno === Errno.USER) return; // we stopped it and answered already
+    this.reject(badRequest(this.parser.errorReason()));
+  }
+
+  /** Answers a request the proxy itself refuses, then closes: the stream cannot be trusted. */
+  private reject(err: ProxyError): void {
+    // `started` is stale between requests: only a request in flight can have a response on the wire.
+    if (this.req === null || !this.writer.started) {
+      this.keepAlive = false;
+      this.writer.writeError(err, { http10: false, head: false, close: true });
+      this.socket.end();
+    } else this.socket.destroy(); // mid-response: never let a short response look complete
+    this.closed = true;
+    // The request in flight cannot complete: stop its upstream exchange now, not when the client leaves.
+    const cancel = this.cancel;
+    const sink = this.sink;
+    this.cancel = null;
+    this.sink = null;
+    sink?.error(err);
+    cancel?.(err);
+  }
+
+  private onEnd(): void {
+    // Client half-closed: finish the response in flight, then close.
+    this.keepAlive = false;
+    if (this.req === null) this.socket.end();
+    // EOF inside the body: the request can never complete; do not leave the upstream waiting for it.
+    else if (!this.requestComplete) this.reject(badRequest('request body truncated'));
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    unwatch(this);
+    this.ctx.connections.delete(this);
+    const cancel = this.cancel;
+    this.cancel = null;
+    if (this.req !== null && cancel !== null) cancel(new Error('client closed the connection'));
+    this.sink?.error(new Error('client closed the connection'));
+    this.req = null;
+    this.parser.destroy();
+  }
+
+  onDeadline(): void {
+    if (this.req !== null) return; // the route's timeout governs requests in flight
+    if (this.headerBytes > 0)
+      this.reject(new ProxyError('TRELLIS_HEADERS_TIMEOUT', 408, 'request headers took too long'));
+    else this.socket.end();
+  }
+
+  // ---- parser callbacks: the request ----
+  onMessageBegin(): number {
+    this.url = '';
+    this.headers = [];
+    this.fieldPending = false;
+    this.inTrailers = false;
+    this.upgrading = false;
+    this.headerBytes = 1;
+    this.requestComplete = false;
+    this.deadline = performance.now() + this.ctx.headersTimeoutMs;
+    return 0;
+  }
+
+  onUrl(buf: Buffer, start: number, end: number): number {
+    this.url += buf.latin1Slice(start, end);
+    return this.countHeaderBytes(end - start);
+  }
+
+  onStatus(): number {
+    return 0;
+  }
+
+  private countHeaderBytes(n: number): number {
+    if (this.inTrailers) return 0;
+    this.headerBytes += n;
+    if (this.headerBytes <= this.ctx.maxHeaderBytes) return 0;
+    this.reject(new ProxyError('TRELLIS_HEADERS_TOO_LARGE', 431, 'request headers are too large'));
+    return Errno.USER;
+  }
+
+  onHeaderField(buf: Buffer, start: number, end: number): number {
+    const text = buf.latin1Slice(start, end).toLowerCase();
+    if (this.fieldPending) this.headers[this.headers.length - 1] += text;
+    else {
+      this.headers.push(text);
+      this.fieldPending = true;
+    }
+    return this.countHeaderBytes(end - start);
+  }
+
+  onHeaderValue(buf: Buffer, start: number, end: number): number {
+    const text = buf.latin1Slice(start, end);
+    if (this.fieldPending) {
+      this.headers.push(text);
+      this.fieldPending = false;
+    } else this.headers[this.headers.length - 1] += text;
+    return this.countHeaderBytes(end - start);
+  }
+
+  onHeadersComplete(_status: number, upgrade: boolean, keepAlive: boolean): number {
+    this.deadline = 0;
+    this.keepAlive = keepAlive && !this.ctx.draining();
+    const raw = this.headers;
+    const method = this.parser.method;
+    if (this.parser.versionMajor !== 1) return this.refuse(versionNotSupported);
+    let host: string | undefined;
+    let hosts = 0;
+    let connection: string[] | null = null;
+    let contentLength = -2;
+    let transferEncoding: string | undefined;
+    let expect = false;
+    let grpc = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      if (name === 'host') {
+        host ??= value;
+        hosts++;
+      } else if (name === 'connection') connection = connectionTokens(value);
+      else if (name === 'content-length') contentLength = Number(value);
+      else if (name === 'transfer-encoding')
+        transferEncoding = transferEncoding === undefined ? value : transferEncoding + ',' + value;
+      else if (name === 'expect') expect = value.toLowerCase() === '100-continue';
+      else if (name === 'content-type') grpc = value.startsWith('application/grpc');
+    }
+    // RFC 9112 §3.2: more than one Host is a 400 (the proxy and the upstream could disagree).
+    if (hosts > 1) return this.refuse(badRequest('more than one Host header'));
+    // llhttp rejects a bad final coding only after this callback: refuse before dispatching.
+    const teProblem = transferEncoding === undefined ? undefined : transferCodingProblem(transferEncoding);
+    if (teProblem !== undefined) return this.refuse(teProblem);
+    const chunked = transferEncoding !== undefined;
+    const headers: HeaderList = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (isHopByHop(name) || name === 'content-length') continue;
+      if (connection !== null && connection.includes(name)) continue;
+      headers.push(name, raw[i + 1]!);
+    }
+    let authority = host ?? '';
+    let path = this.url;
+    if (method === 'CONNECT') {
+      authority = path;
+    } else if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
+      // absolute-form (HTTP_PROXY clients): the target's authority wins over Host (RFC 9112 §3.2.2)
+      const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(path);
+      if (m === null) return this.refuse(badRequest('unsupported request target'));
+      authority = m[1]!;
+      path = m[2] === '' ? '/' : m[2]!.charCodeAt(0) === 63 /* '?' */ ? '/' + m[2] : m[2]!;
+    }
+    if (authority === '') return this.refuse(badRequest('missing Host header'));
+    if (!isValidAuthority(authority)) return this.refuse(badRequest('invalid Host'));
+    this.headers = [];
+    this.inTrailers = true;
+    const req: ProxyRequest = {
+      method,
+      scheme: this.ctx.scheme,
+      authority,
+      path,
+      headers,
+      protocol: 'http1',
+      grpc,
+      bodyLength: chunked ? -1 : contentLength >= 0 ? contentLength : 0,
+      expectContinue: expect,
+      source: this.source,
+      listener: this.ctx.listener,
+      startTime: performance.now(),
+    };
+    this.req = req;
+    this.upgrading = upgrade || method === 'CONNECT';
+    if (this.upgrading) {
+      for (let i = 0; i < raw.length; i += 2) {
+        // keep the handshake headers the tunnel replays upstream
+        if (raw[i] === 'upgrade') req.headers.push('connection', 'upgrade', 'upgrade', raw[i + 1]!);
+      }
+      return 0; // llhttp stops with PAUSED_UPGRADE once the message is complete
+    }
+    // A request without a body is complete now; an early answer keeps the connection.
+    this.requestComplete = req.bodyLength === 0;
+    if (expect && req.bodyLength !== 0) this.socket.write(CONTINUE, 'latin1');
+    this.sink = null;
+    this.early = null;
+    this.writer.reset();
+    this.cancel = this.ctx.dispatch()(req, req.bodyLength === 0 ? null : this, this);
+    return 0;
+  }
+
+  private refuse(err: ProxyError): number {
+    this.reject(err);
+    return Errno.USER;
+  }
+
+  onBody(buf: Buffer, start: number, end: number): number {
+    const chunk = buf.subarray(start, end);
+    if (this.sink === null) {
+      // The upstream has not attached yet: copy, the socket buffer is reused.
+      (this.early ??= []).push(Buffer.from(chunk));
+      return 0;
+    }
+    if (!this.sink.data(chunk) && !this.bodyPaused) {
+      this.bodyPaused = true;
+      this.socket.pause();
+    }
+    return 0;
+  }
+
+  onMessageComplete(): number {
+    this.requestComplete = true;
+    if (this.req === null) return 0;
+    if (this.req.bodyLength !== 0) {
+      const trailers = this.headers.length > 0 ? this.headers : null;
+      if (this.sink !== null) this.sink.end(trailers);
+    }
+    if (this.upgrading) return 0;
+    // Hold pipelined requests until this response is written.
+    return Errno.PAUSED;
+  }
+
+  // ---- RequestBody: the upstream pulls the body ----
+  pipe(sink: BodySink): void {
+    this.sink = sink;
+    const early = this.early;
+    this.early = null;
+    if (early !== null) for (const chunk of early) sink.data(chunk);
+    if (this.requestComplete) sink.end(null);
+  }
+
+  resume(): void {
+    if (this.bodyPaused) {
+      this.bodyPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  // ---- ResponseHandler: the upstream answers ----
+  onInformational(status: number, headers: HeaderList): void {
+    if (status === 103 && this.parser.versionMinor === 1) this.writer.writeInformational(status, headers);
+  }
+
+  onResponseStart(status: number, headers: HeaderList, controller: ResponseController): void {
+    if (this.closed) {
+      controller.abort();
+      return;
+    }
+    this.waitingDrain = controller;
+    this.writer.writeHead(status, headers, this.headOptions());
+  }
+
+  onResponseData(chunk: Buffer): boolean {
+    return this.closed || this.writer.writeData(chunk);
+  }
+
+  onResponseEnd(trailers: HeaderList | null): void {
+    if (this.closed) return;
+    this.writer.writeEnd(trailers);
+    this.finishExchange();
+  }
+
+  onResponseError(err: ProxyError): void {
+    if (this.closed) return;
+    if (this.writer.started) {
+      this.destroy(); // mid-body: the client must see a broken response, never a short "complete" one
+      return;
+    }
+    if (!this.requestComplete) this.keepAlive = false;
+    this.writer.writeError(err, this.headOptions());
+    this.finishExchange();
+  }
+
+  private headOptions(): { http10: boolean; head: boolean; close: boolean } {
+    const close = !this.keepAlive || !this.requestComplete || this.ctx.draining();
+    if (close) this.keepAlive = false;
+    return { http10: this.parser.versionMinor === 0, head: this.req?.method === 'HEAD', close };
+  }
+
+  private onDrain(): void {
+    const c = this.waitingDrain;
+    if (c !== null && this.req !== null) c.resume();
+  }
+
+  private finishExchange(): void {
+    this.req = null;
+    this.cancel = null;
+    this.sink = null;
+    this.waitingDrain = null;
+    this.headerBytes = 0;
+    if (!this.keepAlive || this.writer.framing === enumFraming.CLOSE) {
+      this.socket.end();
+      return;
+    }
+    this.deadline = performance.now() + this.ctx.idleTimeoutMs;
+    if (this.parserPaused) {
+      this.parserPaused = false;
+      this.parser.resume();
+      const pending = this.pending;
+      this.pending = null;
+      if (pending !== null) {
+        this.socket.resume();
+        this.execute(pending);
+      }
+    }
+  }
+
+  /** Upgrade / CONNECT: from here on the socket carries another protocol. */
+  private handOver(rest: Buffer): void {
+    const req = this.req;
+    unwatch(this);
+    this.ctx.connections.delete(this);
+    // Remove only our own listeners: the listener runtime's connection tracking stays.
+    this.socket.off('data', this.listeners.data);
+    this.socket.off('drain', this.listeners.drain);
+    this.socket.off('end', this.listeners.end);
+    this.socket.off('close', this.listeners.close);
+    this.socket.off('error', this.listeners.error);
+    this.socket.pause();
+    this.req = null;
+    this.parser.destroy();
+    if (req === null) {
+      this.socket.destroy();
+      return;
+    }
+    this.ctx.tunnel(req, this.socket, rest);
+  }
+}
+
+export function serveHttp1Connection(
+  socket: Socket,
+  head: Buffer,
+  ctx: Http1ServeContext,
+): DownstreamConnection {
+  return new DownstreamConnection(socket, head, ctx);
+}

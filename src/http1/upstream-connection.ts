@@ -1,0 +1,341 @@
+// One keep-alive HTTP/1.1 connection to an upstream endpoint. It carries one exchange at a time;
+// its state lives in fields (not a per-request object) so a request allocates almost nothing.
+import type { Socket } from 'node:net';
+import { ConnectFailedError, ProxyError, UpstreamProtocolError, UpstreamResetError } from '../errors.ts';
+import type {
+  BodySink,
+  HeaderList,
+  ProxyRequest,
+  RequestBody,
+  ResponseController,
+  ResponseHandler,
+} from '../proxy/types.ts';
+import { chunkHeader, connectionTokens, isHopByHop, serializeHeaders } from './headers.ts';
+import { Errno, LlhttpParser, ParserType, SKIP_BODY, type ParserCallbacks } from './llhttp.ts';
+
+export interface ConnectionOwner {
+  readonly label: string;
+  /** The exchange is over and the connection can carry another one. */
+  release(conn: UpstreamConnection): void;
+  /** The connection is closed; forget it. */
+  forget(conn: UpstreamConnection): void;
+  /** The connection died before any response byte on a reused socket: send the request again. */
+  retryStale(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): void;
+}
+
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+/** Response head (and trailer) bytes accepted from an upstream: a bound on what one response can pin. */
+const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
+
+export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseController {
+  readonly socket: Socket;
+  private readonly owner: ConnectionOwner;
+  private readonly parser: LlhttpParser;
+  /** Times this connection has started an exchange. */
+  uses = 0;
+  idleSince = 0;
+
+  // The exchange in flight (null when idle).
+  private req: ProxyRequest | null = null;
+  private body: RequestBody | null = null;
+  private handler: ResponseHandler | null = null;
+  private chunked = false;
+  private requestDone = false;
+  private responseStarted = false;
+  private responseBytes = 0;
+  private headers: HeaderList = [];
+  private fieldPending = false;
+  private headerBytes = 0;
+  private inTrailers = false;
+  /** A response completed inside the chunk being parsed; released once the rest of it is checked. */
+  private releaseAfterParse = false;
+  private waitingDrain = false;
+  private paused = false;
+  private closed = false;
+  private gone = false;
+  /** Set when the TCP (or TLS) handshake completed. */
+  connected = false;
+  /** Set by the pool when the connect timer fired. */
+  connectError: ProxyError | null = null;
+
+  constructor(socket: Socket, owner: ConnectionOwner) {
+    this.socket = socket;
+    this.owner = owner;
+    this.parser = new LlhttpParser(ParserType.RESPONSE, this);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (err) => this.onClose(err));
+    socket.on('close', () => this.onClose(undefined));
+  }
+
+  /** Cancel function for the exchange that is starting now; a no-op once that exchange is over. */
+  cancelFor(): (reason?: Error) => void {
+    const use = this.uses + 1; // start() counts the exchange this cancels
+    return (reason) => {
+      if (this.uses === use && this.handler !== null) this.abort(reason);
+    };
+  }
+
+  get busy(): boolean {
+    return this.handler !== null;
+  }
+
+  get usable(): boolean {
+    return !this.closed && !this.socket.destroyed && this.handler === null;
+  }
+
+  start(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): void {
+    this.uses++;
+    this.req = req;
+    this.body = body;
+    this.handler = handler;
+    this.responseStarted = false;
+    this.responseBytes = 0;
+    this.requestDone = body === null;
+    this.chunked = req.bodyLength < 0;
+    this.paused = false;
+    let head = req.method + ' ' + req.path + ' HTTP/1.1\r\nhost: ' + req.authority + '\r\n';
+    head += serializeHeaders(req.headers);
+    if (req.bodyLength > 0 || (req.bodyLength === 0 && METHODS_WITH_BODY.has(req.method))) {
+      head += 'content-length: ' + req.bodyLength + '\r\n';
+    } else if (this.chunked) {
+      head += 'transfer-encoding: chunked\r\n';
+    }
+    this.socket.write(head + '\r\n', 'latin1');
+    if (body !== null) body.pipe(this);
+  }
+
+  // --- BodySink: the request body flows in here ---
+  data(chunk: Buffer): boolean {
+    if (this.handler === null || this.closed) return true;
+    if (this.chunked) {
+      if (chunk.length === 0) return true;
+      this.socket.cork();
+      this.socket.write(chunkHeader(chunk.length), 'latin1');
+      this.socket.write(chunk);
+      const ok = this.socket.write('\r\n', 'latin1');
+      this.socket.uncork();
+      if (!ok) this.waitingDrain = true;
+      return ok;
+    }
+    const ok = this.socket.write(chunk);
+    if (!ok) this.waitingDrain = true;
+    return ok;
+  }
+
+  end(trailers: HeaderList | null): void {
+    if (this.handler === null || this.closed) return;
+    if (this.chunked) {
+      const t = trailers
+        ? serializeHeaders(trailers.filter((_v, i, a) => i % 2 === 1 || !isHopByHop(a[i]!)))
+        : '';
+      this.socket.write('0\r\n' + t + '\r\n', 'latin1');
+    }
+    this.requestDone = true;
+  }
+
+  error(_err: Error): void {
+    // The client's body broke off: the upstream request cannot be completed.
+    this.abort();
+  }
+
+  private onDrain(): void {
+    if (this.waitingDrain) {
+      this.waitingDrain = false;
+      this.body?.resume();
+    }
+  }
+
+  // --- ResponseController ---
+  resume(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  abort(_reason?: Error): void {
+    this.handler = null;
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  // --- socket events ---
+  private onData(chunk: Buffer): void {
+    this.responseBytes += chunk.length;
+    if (this.handler === null) {
+      // Bytes on an idle connection: the upstream is confused; never reuse it.
+      this.abort();
+      return;
+    }
+    const r = this.parser.execute(chunk);
+    if (this.releaseAfterParse) {
+      this.releaseAfterParse = false;
+      this.parser.resume();
+      // Bytes after a complete response: the upstream is out of step (a response for no request
+      // would answer the next one); never reuse the connection.
+      if (r.stoppedAt < chunk.length || this.closed) this.abort();
+      else this.owner.release(this);
+      return;
+    }
+    if (r.errno !== 0 && this.handler !== null) {
+      this.fail(UpstreamProtocolError(this.owner.label, this.parser.errorReason()));
+    }
+  }
+
+  private onEnd(): void {
+    if (this.handler !== null && this.responseStarted) {
+      // A close-delimited body ends here; finish() completes it or reports truncation.
+      const errno = this.parser.finish();
+      if (errno !== 0 && this.handler !== null) this.fail(UpstreamResetError(this.owner.label));
+    }
+    if (this.releaseAfterParse) {
+      this.releaseAfterParse = false;
+      this.abort(); // the upstream is closing: nothing to reuse
+    }
+  }
+
+  private onClose(err: Error | undefined): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.closed = true;
+    this.socket.destroy();
+    const handler = this.handler;
+    const req = this.req;
+    this.handler = null;
+    this.owner.forget(this);
+    this.parser.destroy();
+    if (handler === null || req === null) return;
+    if (!this.connected) {
+      handler.onResponseError(this.connectError ?? ConnectFailedError(this.owner.label, err));
+      return;
+    }
+    const replayable = this.body === null || req.bodyLength === 0;
+    if (this.uses > 1 && this.responseBytes === 0 && replayable) {
+      // The upstream closed a kept-alive socket just as we reused it: nothing was processed.
+      this.owner.retryStale(req, this.body, handler);
+      return;
+    }
+    handler.onResponseError(UpstreamResetError(this.owner.label, err));
+  }
+
+  private fail(err: ProxyError): void {
+    const handler = this.handler;
+    this.handler = null;
+    this.closed = true;
+    this.socket.destroy();
+    handler?.onResponseError(err);
+  }
+
+  // --- ParserCallbacks: the upstream response ---
+  onMessageBegin(): number {
+    this.headers = [];
+    this.fieldPending = false;
+    this.inTrailers = false;
+    this.headerBytes = 0;
+    return 0;
+  }
+
+  private countHeaderBytes(n: number): number {
+    this.headerBytes += n;
+    if (this.headerBytes <= MAX_RESPONSE_HEADER_BYTES) return 0;
+    this.fail(UpstreamProtocolError(this.owner.label, 'response headers are too large'));
+    return Errno.USER;
+  }
+
+  onUrl(): number {
+    return 0;
+  }
+
+  onStatus(): number {
+    return 0;
+  }
+
+  onHeaderField(buf: Buffer, start: number, end: number): number {
+    const text = buf.latin1Slice(start, end);
+    if (this.fieldPending) {
+      const last = this.headers.length - 1;
+      this.headers[last] += text.toLowerCase();
+    } else {
+      this.headers.push(text.toLowerCase());
+      this.fieldPending = true;
+    }
+    return this.countHeaderBytes(end - start);
+  }
+
+  onHeaderValue(buf: Buffer, start: number, end: number): number {
+    const text = buf.latin1Slice(start, end);
+    if (this.fieldPending) {
+      this.headers.push(text);
+      this.fieldPending = false;
+    } else {
+      this.headers[this.headers.length - 1] += text;
+    }
+    return this.countHeaderBytes(end - start);
+  }
+
+  onHeadersComplete(status: number, _upgrade: boolean, _keepAlive: boolean): number {
+    const handler = this.handler;
+    if (handler === null) return 0;
+    if (status < 100) {
+      // llhttp takes any three digits; 0xx is no HTTP status (and would leave the client waiting).
+      this.fail(UpstreamProtocolError(this.owner.label, `invalid status code ${status}`));
+      return Errno.USER;
+    }
+    if (status < 200) {
+      if (status !== 101) handler.onInformational?.(status, this.endToEndHeaders());
+      return 0;
+    }
+    this.responseStarted = true;
+    this.inTrailers = true;
+    const headers = this.endToEndHeaders();
+    this.headers = [];
+    handler.onResponseStart(status, headers, this);
+    if (this.req?.method === 'HEAD' || status === 204 || status === 304) return SKIP_BODY;
+    return 0;
+  }
+
+  onBody(buf: Buffer, start: number, end: number): number {
+    const handler = this.handler;
+    if (handler !== null && !handler.onResponseData(buf.subarray(start, end)) && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    return 0;
+  }
+
+  onMessageComplete(): number {
+    const handler = this.handler;
+    if (handler === null || !this.responseStarted) return 0; // 1xx: the real response follows
+    const trailers = this.inTrailers && this.headers.length > 0 ? this.endToEndHeaders() : null;
+    const reusable = this.parser.keepAlive && this.requestDone;
+    this.handler = null;
+    this.req = null;
+    this.body = null;
+    handler.onResponseEnd(trailers);
+    if (!reusable || this.closed) {
+      this.abort();
+      return 0;
+    }
+    // Stop here: onData releases the connection if nothing follows this response in the chunk.
+    this.releaseAfterParse = true;
+    return Errno.PAUSED;
+  }
+
+  private endToEndHeaders(): HeaderList {
+    const raw = this.headers;
+    let connection: string[] | null = null;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i] === 'connection') connection = connectionTokens(raw[i + 1]!);
+    }
+    const out: HeaderList = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (isHopByHop(name) || (connection !== null && connection.includes(name))) continue;
+      out.push(name, raw[i + 1]!);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,122 @@
+// Keep-alive HTTP/1.1 connections to one upstream endpoint. Idle connections are reused most
+// recently used first (warm sockets, and the cold ones age out); dispatch never opens a
+// connection per request when one is idle.
+import net from 'node:net';
+import tls from 'node:tls';
+import { ConnectTimeoutError } from '../errors.ts';
+import type { Cancel, ProxyRequest, RequestBody, ResponseHandler } from '../proxy/types.ts';
+import { watch, unwatch, type Expiring } from './sweeper.ts';
+import { UpstreamConnection, type ConnectionOwner } from './upstream-connection.ts';
+
+export interface Http1UpstreamOptions {
+  connectTimeoutMs: number;
+  maxIdle: number;
+  idleTimeoutMs: number;
+  tls?: tls.ConnectionOptions | undefined;
+  /** Connection opened (+1) or closed (-1), for metrics. */
+  onConnectionCount?: ((delta: number) => void) | undefined;
+}
+
+export class Http1Upstream implements ConnectionOwner, Expiring {
+  readonly label: string;
+  readonly address: string;
+  readonly port: number;
+  private readonly opts: Http1UpstreamOptions;
+  private readonly idle: UpstreamConnection[] = [];
+  private readonly all = new Set<UpstreamConnection>();
+  deadline = 0;
+  private closing = false;
+
+  constructor(target: { address: string; port: number }, opts: Http1UpstreamOptions) {
+    this.address = target.address;
+    this.port = target.port;
+    this.label = target.address.includes(':')
+      ? `[${target.address}]:${target.port}`
+      : `${target.address}:${target.port}`;
+    this.opts = opts;
+  }
+
+  get openConnections(): number {
+    return this.all.size;
+  }
+
+  get idleConnections(): number {
+    return this.idle.length;
+  }
+
+  readonly dispatch = (req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): Cancel => {
+    let conn = this.idle.pop();
+    while (conn !== undefined && !conn.usable) conn = this.idle.pop();
+    conn ??= this.connect();
+    const cancel = conn.cancelFor();
+    conn.start(req, body, handler);
+    return cancel;
+  };
+
+  private connect(): UpstreamConnection {
+    const { opts } = this;
+    const socket = opts.tls
+      ? tls.connect({ ...opts.tls, host: this.address, port: this.port })
+      : net.connect({ host: this.address, port: this.port });
+    const conn = new UpstreamConnection(socket, this);
+    this.all.add(conn);
+    opts.onConnectionCount?.(1);
+    const timer = setTimeout(() => {
+      conn.connectError = ConnectTimeoutError(this.label, opts.connectTimeoutMs);
+      socket.destroy();
+    }, opts.connectTimeoutMs);
+    socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      conn.connected = true;
+    });
+    socket.once('close', () => clearTimeout(timer));
+    return conn;
+  }
+
+  release(conn: UpstreamConnection): void {
+    if (this.closing || this.idle.length >= this.opts.maxIdle) {
+      conn.abort();
+      return;
+    }
+    conn.idleSince = performance.now();
+    this.idle.push(conn);
+    if (this.deadline === 0) {
+      this.deadline = conn.idleSince + this.opts.idleTimeoutMs;
+      watch(this);
+    }
+  }
+
+  forget(conn: UpstreamConnection): void {
+    if (!this.all.delete(conn)) return;
+    this.opts.onConnectionCount?.(-1);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  retryStale(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): void {
+    const conn = this.connect();
+    conn.start(req, body, handler);
+  }
+
+  onDeadline(now: number): void {
+    const limit = this.opts.idleTimeoutMs;
+    // Oldest first: idle is ordered by release time.
+    while (this.idle.length > 0 && this.idle[0]!.idleSince + limit <= now) this.idle.shift()!.abort();
+    const oldest = this.idle[0];
+    if (oldest) this.deadline = oldest.idleSince + limit;
+    else unwatch(this);
+  }
+
+  /** Closes idle connections now and the busy ones when their exchange ends. */
+  close(): void {
+    this.closing = true;
+    unwatch(this);
+    for (const conn of this.idle.splice(0)) conn.abort();
+  }
+
+  /** Closes every connection at once. */
+  destroy(): void {
+    this.close();
+    for (const conn of this.all) conn.abort();
+  }
+}
