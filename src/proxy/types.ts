@@ -15,7 +15,11 @@ export interface ProxyRequest {
   authority: string;
   /** Origin-form target: path plus query. */
   path: string;
-  /** End-to-end headers only: no hop-by-hop headers, no Host, no pseudo-headers. */
+  /**
+   * End-to-end headers only: no hop-by-hop headers, no Host, no pseudo-headers, and no
+   * content-length (bodyLength carries it). Response header lists, in contrast, may carry
+   * content-length: it tells the downstream the body length for its own framing.
+   */
   headers: HeaderList;
   /** Protocol the client spoke. */
   protocol: 'http1' | 'http2';

@@ -1,0 +1,220 @@
+// A listener: accepts connections and hands each to the protocol it speaks (declared, or
+// detected from the first bytes), then to the stack of the config in force at that moment.
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { detectProtocol } from '../detect/detect.ts';
+import { RouteNotFoundError } from '../errors.ts';
+import {
+  serveHttp1Connection,
+  type DownstreamConnection,
+  type Http1ServeContext,
+} from '../http1/downstream.ts';
+import { serveHttp2Connection, type Http2ServerSession } from '../http2/downstream.ts';
+import { connectionClosed, connectionOpened, type ConnectionStats } from '../metrics/proxy-stats.ts';
+import type { Listener } from '../model/schema.ts';
+import { proxyTcp } from '../tcp/tcp-proxy.ts';
+import type { StackEnv } from './forward.ts';
+import { openTunnel } from './tunnel.ts';
+import type { Dispatch } from './types.ts';
+
+const EMPTY = Buffer.alloc(0);
+
+/** What a listener needs from the config in force; replaced on every reload. */
+export interface ListenerConfigView {
+  listener: Listener;
+  env: StackEnv | undefined;
+  dispatch: Dispatch | undefined;
+}
+
+export class ListenerRuntime {
+  readonly name: string;
+  private view: ListenerConfigView;
+  private readonly server: net.Server;
+  private readonly secure: tls.SecureContext | undefined;
+  private readonly conns: ConnectionStats;
+  private readonly sockets = new Set<net.Socket>();
+  readonly http1Connections = new Set<DownstreamConnection>();
+  private readonly h2Sessions = new Set<Http2ServerSession>();
+  private draining = false;
+  private readonly h1: Http1ServeContext;
+
+  constructor(view: ListenerConfigView, conns: ConnectionStats) {
+    this.name = view.listener.name;
+    this.view = view;
+    this.conns = conns;
+    const l = view.listener;
+    this.secure = l.tls
+      ? tls.createSecureContext({
+          cert: readFileSync(l.tls.cert),
+          key: readFileSync(l.tls.key),
+          ...(l.tls.ca ? { ca: readFileSync(l.tls.ca) } : {}),
+        })
+      : undefined;
+    this.server = net.createServer({ pauseOnConnect: true, noDelay: true }, (s) => this.accept(s));
+    this.h1 = {
+      listener: l.name,
+      scheme: l.tls ? 'https' : 'http',
+      headersTimeoutMs: l.headersTimeout,
+      idleTimeoutMs: l.idleTimeout,
+      maxHeaderBytes: l.maxHeaderBytes,
+      dispatch: () => this.view.dispatch ?? notRouted,
+      tunnel: (req, socket, head) => {
+        const env = this.view.env;
+        if (env === undefined) socket.destroy();
+        else openTunnel(env, req, socket, head, { idleTimeoutMs: this.view.listener.idleTimeout });
+      },
+      connections: this.http1Connections,
+      draining: () => this.draining,
+    };
+  }
+
+  /** Same listener, new config: the next request uses it; requests in flight keep theirs. */
+  update(view: ListenerConfigView): void {
+    this.view = view;
+  }
+
+  listen(): Promise<number> {
+    const l = this.view.listener;
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: l.address, port: l.port, reusePort: l.port !== 0, exclusive: true }, () => {
+        this.server.off('error', reject);
+        const addr = this.server.address();
+        resolve(typeof addr === 'object' && addr !== null ? addr.port : l.port);
+      });
+    });
+  }
+
+  get port(): number {
+    const addr = this.server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : 0;
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** Stops accepting; idle HTTP/1 connections close now, busy ones after their response. */
+  drain(): void {
+    this.draining = true;
+    this.server.close();
+    for (const c of this.http1Connections) c.closeWhenIdle();
+    // GOAWAY: the client opens no new streams here; open ones finish.
+    for (const s of this.h2Sessions) s.close();
+  }
+
+  /** Closes everything still open. */
+  destroy(): void {
+    this.server.close();
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** Idempotent: a socket handed to an HTTP/2 session may never emit 'close' itself. */
+  private untrack(socket: net.Socket): void {
+    if (this.sockets.delete(socket)) connectionClosed(this.conns);
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    connectionOpened(this.conns);
+    socket.once('close', () => this.untrack(socket));
+    socket.on('error', () => socket.destroy());
+    const l = this.view.listener;
+    switch (l.protocol) {
+      case 'http1':
+        return this.serve('http1', socket, EMPTY);
+      case 'http2':
+        this.serve('http2', socket, EMPTY);
+        // Accepted paused (pauseOnConnect) and the HTTP/2 session does not start reading itself.
+        socket.resume();
+        return;
+      case 'tcp':
+        return this.serve('tcp', socket, EMPTY);
+      default:
+        detectProtocol(socket, l.detectTimeout).then(
+          ({ protocol, head }) => {
+            socket.on('error', () => socket.destroy());
+            if (l.protocol === 'http' && (protocol === 'tls' || protocol === 'tcp'))
+              return this.serve('http1', socket, head);
+            this.serve(protocol, socket, head);
+          },
+          () => socket.destroy(),
+        );
+    }
+  }
+
+  /** `raw` is the accepted TCP socket when `socket` is the TLS layer on top of it. */
+  private serve(
+    protocol: 'http1' | 'http2' | 'tls' | 'tcp',
+    socket: net.Socket,
+    head: Buffer,
+    raw = socket,
+  ): void {
+    if (protocol === 'http1') {
+      serveHttp1Connection(socket, head, this.h1);
+    } else if (protocol === 'http2') {
+      const session = serveHttp2Connection(socket, head, {
+        listener: this.name,
+        dispatch: this.dispatchH2,
+        scheme: this.h1.scheme,
+      });
+      // The session owns the socket, which may never emit 'close' itself: track the session.
+      session.once('close', () => {
+        this.h2Sessions.delete(session);
+        this.untrack(raw);
+      });
+      if (this.draining) session.close();
+      else this.h2Sessions.add(session);
+    } else if (protocol === 'tls' && this.secure) {
+      this.terminateTls(socket, head);
+    } else {
+      this.forwardTcp(socket, head);
+    }
+  }
+
+  private readonly dispatchH2: Dispatch = (req, body, handler) =>
+    (this.view.dispatch ?? notRouted)(req, body, handler);
+
+  private terminateTls(socket: net.Socket, head: Buffer): void {
+    if (head.length > 0) socket.unshift(head);
+    const secure = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: this.secure!,
+      ALPNProtocols: this.view.listener.tls?.alpn ?? ['h2', 'http/1.1'],
+    });
+    secure.on('error', () => secure.destroy());
+    secure.once('secure', () => {
+      // Node's TLS server clears this flag on 'secure'; on a hand-built TLSSocket it stays true
+      // and an HTTP/2 session on it waits forever for a 'secureConnect' that servers never emit.
+      (secure as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+      this.serve(secure.alpnProtocol === 'h2' ? 'http2' : 'http1', secure, EMPTY, socket);
+    });
+  }
+
+  private forwardTcp(socket: net.Socket, head: Buffer): void {
+    const env = this.view.env;
+    const clusterName = this.view.listener.tcpCluster;
+    const cluster = clusterName === undefined ? undefined : env?.clusters.get(clusterName);
+    const ep = cluster?.pick([], socket.remoteAddress ?? '');
+    if (cluster === undefined || ep === undefined) {
+      socket.destroy();
+      return;
+    }
+    proxyTcp(
+      socket,
+      head,
+      { address: ep.address, port: ep.port },
+      { connectTimeoutMs: cluster.config.connectTimeout, idleTimeoutMs: this.view.listener.idleTimeout },
+    );
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+const notRouted: Dispatch = (req, _body, handler) => {
+  handler.onResponseError(RouteNotFoundError(req.authority, req.path));
+  return () => {};
+};

@@ -1,0 +1,100 @@
+// The proxy in one process: its listeners and the config in force. A reload compiles the new
+// config aside and swaps it in one assignment; requests in flight finish on the config they began with.
+import type { ProxyStats } from '../metrics/proxy-stats.ts';
+import type { Listener, ProxyConfig } from '../model/schema.ts';
+import { TransportRegistry } from './cluster.ts';
+import { compileConfig, type CompiledConfig } from './compiled-config.ts';
+import { ListenerRuntime } from './listener.ts';
+
+/** Listeners that bind the same socket the same way can keep their socket across a reload. */
+function bindKey(l: Listener): string {
+  return JSON.stringify([l.address, l.port, l.protocol, l.tls ?? null]);
+}
+
+export class ProxyServer {
+  private readonly stats: ProxyStats;
+  private readonly transports = new TransportRegistry();
+  private readonly listeners = new Map<string, { runtime: ListenerRuntime; key: string }>();
+  private current: CompiledConfig;
+  private draining = false;
+  private started = false;
+
+  constructor(config: ProxyConfig, stats: ProxyStats) {
+    this.stats = stats;
+    this.current = compileConfig(config, this.transports, stats);
+  }
+
+  get version(): string {
+    return this.current.version;
+  }
+
+  get config(): ProxyConfig {
+    return this.current.config;
+  }
+
+  get ready(): boolean {
+    return this.started && !this.draining;
+  }
+
+  /** Bound ports by listener name (useful when a config asks for port 0). */
+  ports(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, l] of this.listeners) out[name] = l.runtime.port;
+    return out;
+  }
+
+  async start(): Promise<void> {
+    await this.syncListeners();
+    this.started = true;
+  }
+
+  /** Swaps in a new config. Throws (and keeps the old config) if it cannot be compiled or bound. */
+  async reload(config: ProxyConfig): Promise<void> {
+    const previous = this.current;
+    this.current = compileConfig(config, this.transports, this.stats);
+    try {
+      await this.syncListeners();
+    } catch (err) {
+      this.current = previous;
+      await this.syncListeners().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async syncListeners(): Promise<void> {
+    const wanted = this.current.listeners;
+    for (const [name, entry] of this.listeners) {
+      const view = wanted.get(name);
+      if (view === undefined || bindKey(view.listener) !== entry.key) {
+        entry.runtime.drain();
+        this.listeners.delete(name);
+      }
+    }
+    for (const [name, view] of wanted) {
+      const existing = this.listeners.get(name);
+      if (existing !== undefined) {
+        existing.runtime.update(view);
+        continue;
+      }
+      const runtime = new ListenerRuntime(view, this.stats.listenerConnections(name));
+      await runtime.listen();
+      this.listeners.set(name, { runtime, key: bindKey(view.listener) });
+    }
+  }
+
+  /**
+   * Graceful drain: stop accepting, let requests in flight finish (idle keep-alive connections
+   * close now, busy ones after their response), and after timeoutMs close whatever is left.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const runtimes = [...this.listeners.values()].map((l) => l.runtime);
+    for (const r of runtimes) r.drain();
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline && runtimes.some((r) => r.openConnections > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    for (const r of runtimes) r.destroy();
+    this.transports.closeAll();
+  }
+}
