@@ -1,0 +1,134 @@
+// Routing through the real proxy process: header match, weighted split, path exact / prefix /
+// regex, and ring_hash stickiness. Every upstream answers with its own name.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, test } from 'node:test';
+import { cluster, startNamedUpstream, startProxy, type ProxyProcess, type Upstream } from './harness.ts';
+
+const names = ['v1', 'v2', 'exact', 'prefix', 'regex', 's1', 's2', 's3'] as const;
+const ups = new Map<string, Upstream>();
+let proxy: ProxyProcess;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+before(async () => {
+  for (const n of names) ups.set(n, await startNamedUpstream(n));
+  const port = (n: string): number => ups.get(n)!.port;
+  proxy = await startProxy({
+    version: 'routing-e2e',
+    listeners: [{ name: 'main', direction: 'outbound', port: 0, routeTable: 'rt' }],
+    routeTables: [
+      {
+        name: 'rt',
+        virtualHosts: [
+          {
+            name: 'reviews',
+            domains: ['reviews'],
+            routes: [
+              { match: { headers: [{ name: 'end-user', exact: 'jason' }] }, backends: [{ cluster: 'v2' }] },
+              { backends: [{ cluster: 'v1' }] },
+            ],
+          },
+          {
+            name: 'split',
+            domains: ['split'],
+            routes: [
+              {
+                backends: [
+                  { cluster: 'v1', weight: 90 },
+                  { cluster: 'v2', weight: 10 },
+                ],
+              },
+            ],
+          },
+          {
+            name: 'paths',
+            domains: ['paths'],
+            routes: [
+              { match: { path: { exact: '/api' } }, backends: [{ cluster: 'exact' }] },
+              { match: { path: { regex: '/api/v[0-9]+/items' } }, backends: [{ cluster: 'regex' }] },
+              { match: { path: { prefix: '/api' } }, backends: [{ cluster: 'prefix' }] },
+            ],
+          },
+          { name: 'sticky', domains: ['sticky'], routes: [{ backends: [{ cluster: 'sticky' }] }] },
+        ],
+      },
+    ],
+    clusters: [
+      ...['v1', 'v2', 'exact', 'prefix', 'regex'].map((n) => cluster(n, [port(n)])),
+      cluster('sticky', [port('s1'), port('s2'), port('s3')], {
+        lb: { policy: 'ring_hash', hash: { header: 'x-user' } },
+      }),
+    ],
+  });
+});
+
+after(async () => {
+  agent.destroy();
+  await proxy?.stop();
+  for (const u of ups.values()) await u.close();
+});
+
+/** The name of the upstream that answered. */
+function hit(host: string, path = '/', headers: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port: proxy.ports.main, path, agent, headers: { host, ...headers } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(body.split(' ')[0]!)
+            : reject(new Error(`${res.statusCode}: ${body}`)),
+        );
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function tally(n: number, send: () => Promise<string>): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  const batch = 25;
+  for (let done = 0; done < n; done += batch) {
+    const got = await Promise.all(Array.from({ length: Math.min(batch, n - done) }, send));
+    for (const g of got) counts.set(g, (counts.get(g) ?? 0) + 1);
+  }
+  return counts;
+}
+
+test('header match: end-user jason goes to v2, everyone else to v1', async () => {
+  assert.equal(await hit('reviews', '/r', { 'end-user': 'jason' }), 'v2');
+  assert.equal(await hit('reviews', '/r', { 'end-user': 'alice' }), 'v1');
+  assert.equal(await hit('reviews', '/r'), 'v1');
+  assert.equal(await hit('reviews', '/r', { 'end-user': 'Jason' }), 'v1', 'exact match is case-sensitive');
+});
+
+test('weighted split 90/10 over 2,000 requests stays within ±3%', async () => {
+  const counts = await tally(2000, () => hit('split'));
+  const v1 = counts.get('v1') ?? 0;
+  const v2 = counts.get('v2') ?? 0;
+  assert.equal(v1 + v2, 2000);
+  assert.ok(Math.abs(v2 / 2000 - 0.1) <= 0.03, `v2 share ${(v2 / 20).toFixed(1)}%`);
+});
+
+test('path routes: exact, regex, prefix, and no match', async () => {
+  assert.equal(await hit('paths', '/api'), 'exact');
+  assert.equal(await hit('paths', '/api?x=1'), 'exact', 'the query is not part of the path');
+  assert.equal(await hit('paths', '/api/v2/items'), 'regex');
+  assert.equal(await hit('paths', '/api/v2/items/7'), 'prefix', 'regex matches the whole path');
+  assert.equal(await hit('paths', '/api/other'), 'prefix');
+  await assert.rejects(hit('paths', '/other'), /^Error: 404/);
+});
+
+test('ring_hash on x-user keeps each user on one endpoint', async () => {
+  const seen = new Set<string>();
+  for (const user of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']) {
+    const counts = await tally(50, () => hit('sticky', '/s', { 'x-user': user }));
+    assert.equal(counts.size, 1, `${user} was spread over ${[...counts.keys()].join(', ')}`);
+    seen.add([...counts.keys()][0]!);
+  }
+  assert.ok(seen.size >= 2, 'six users all hashed to one endpoint');
+});
