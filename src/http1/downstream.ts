@@ -107,9 +107,6 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
     this.writer = new ResponseWriter(socket);
     this.source = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     ctx.connections.add(this);
-    // A client FIN must not end our side (the server socket is not half-open): the response to a
-    // request sent before it is still owed; onEnd closes once that response is written.
-    socket.allowHalfOpen = true;
     socket.setNoDelay(true);
     socket.on('data', this.listeners.data);
     socket.on('drain', this.listeners.drain);
@@ -185,8 +182,6 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
     // Client half-closed: finish the response in flight, then close.
     this.keepAlive = false;
     if (this.req === null) this.socket.end();
-    // EOF inside the body: the request can never complete; do not leave the upstream waiting for it.
-    else if (!this.requestComplete) this.reject(badRequest('request body truncated'));
   }
 
   private onClose(): void {
@@ -231,7 +226,6 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
   }
 
   private countHeaderBytes(n: number): number {
-    if (this.inTrailers) return 0;
     this.headerBytes += n;
     if (this.headerBytes <= this.ctx.maxHeaderBytes) return 0;
     this.reject(new ProxyError('TRELLIS_HEADERS_TOO_LARGE', 431, 'request headers are too large'));
@@ -311,6 +305,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
     if (!isValidAuthority(authority)) return this.refuse(badRequest('invalid Host'));
     this.headers = [];
     this.inTrailers = true;
+    this.headerBytes = 1; // trailers get a budget of their own, as large as the head's
     const req: ProxyRequest = {
       method,
       scheme: this.ctx.scheme,
