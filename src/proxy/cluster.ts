@@ -121,6 +121,9 @@ class BalancedExchange implements ResponseHandler {
   private readonly start = performance.now();
   private firstByteMs = 0;
   private failed = false;
+  private ended = false;
+  /** The transport's cancel; set right after dispatch. */
+  inner: Cancel | null = null;
 
   constructor(ep: LbEndpoint, next: ResponseHandler) {
     this.ep = ep;
@@ -143,13 +146,27 @@ class BalancedExchange implements ResponseHandler {
   }
 
   onResponseEnd(trailers: HeaderList | null): void {
-    onRequestEnd(this.ep, this.firstByteMs, this.failed);
+    this.end(this.firstByteMs, this.failed);
     this.next.onResponseEnd(trailers);
   }
 
   onResponseError(err: ProxyError): void {
-    onRequestEnd(this.ep, performance.now() - this.start, true);
+    this.end(performance.now() - this.start, true);
     this.next.onResponseError(err);
+  }
+
+  /** Cancelled from downstream: no more callbacks come, so release the endpoint here. */
+  readonly cancel: Cancel = (reason) => {
+    if (this.ended) return;
+    // The client left; that says nothing about the endpoint's health or speed.
+    this.end(this.firstByteMs || performance.now() - this.start, false);
+    this.inner?.(reason);
+  };
+
+  private end(latencyMs: number, failed: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    onRequestEnd(this.ep, latencyMs, failed);
   }
 }
 
@@ -189,7 +206,9 @@ export class ClusterRuntime {
       handler.onResponseError(NoHealthyEndpointError(this.name));
       return noop;
     }
-    return transport.dispatch(req, body, new BalancedExchange(ep, handler));
+    const exchange = new BalancedExchange(ep, handler);
+    exchange.inner = transport.dispatch(req, body, exchange);
+    return exchange.cancel;
   };
 }
 

@@ -59,8 +59,7 @@ export function routeAndForward(env: StackEnv): Dispatch {
       req.startTime,
       route.timeoutMs,
     );
-    const cancel = cluster.dispatch(req, body, exchange);
-    exchange.cancel = cancel;
-    return cancel;
+    exchange.cancel = cluster.dispatch(req, body, exchange);
+    return exchange.abort;
   };
 }

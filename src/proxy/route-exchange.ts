@@ -30,6 +30,18 @@ export class RouteExchange implements ResponseHandler {
     if (timeoutMs > 0) this.timer = setTimeout(onTimeout, timeoutMs, this, timeoutMs);
   }
 
+  /**
+   * The client went away: stop the upstream exchange, and still count the request (as 499, the
+   * status nginx and Envoy log for a client that closed first) and clear its timer.
+   */
+  readonly abort: Cancel = (reason) => {
+    if (this.done) return;
+    this.finish(499);
+    const cancel = this.cancel;
+    this.cancel = null;
+    cancel?.(reason);
+  };
+
   timedOut(ms: number): void {
     if (this.done) return;
     const cancel = this.cancel;
