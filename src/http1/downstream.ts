@@ -179,7 +179,8 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
   }
 
   private onEnd(): void {
-    // Client half-closed: finish the response in flight, then close.
+    // Client sent FIN. The listener's sockets are not half-open, so Node closes ours too and the
+    // exchange in flight is cancelled (as nginx and Envoy do); an idle connection just ends.
     this.keepAlive = false;
     if (this.req === null) this.socket.end();
   }
