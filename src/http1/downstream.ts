@@ -13,8 +13,9 @@ import type {
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
-import { connectionTokens, isHopByHop, isValidAuthority } from './headers.ts';
 import { Errno, LlhttpParser, ParserType, type ParserCallbacks } from './llhttp.ts';
+import { RawHeaderCollector } from './raw-headers.ts';
+import { badRequest, interpretRequestHead } from './request-head.ts';
 import { ResponseWriter, enumFraming } from './response-writer.ts';
 import { unwatch, watch, type Expiring } from './sweeper.ts';
 
@@ -36,35 +37,6 @@ export interface Http1ServeContext {
 
 const MAX_PENDING = 1024 * 1024;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
-const badRequest = (detail: string): ProxyError =>
-  new ProxyError('TRELLIS_BAD_REQUEST', 400, `bad request: ${detail}`);
-const versionNotSupported = new ProxyError(
-  'TRELLIS_HTTP_VERSION_NOT_SUPPORTED',
-  505,
-  'only HTTP/1.x is spoken here',
-);
-
-/**
- * The proxy re-frames request bodies itself, so the only transfer coding it can forward is plain
- * `chunked`: another coding before it would be silently dropped (501, RFC 9112 §6.1), and a last
- * coding other than chunked leaves no way to find the end of the body (400).
- */
-function transferCodingProblem(value: string): ProxyError | undefined {
-  const codings = value.toLowerCase().split(',');
-  const last = codings[codings.length - 1]!.trim();
-  if (last !== 'chunked') return badRequest('Transfer-Encoding must end with chunked');
-  for (let i = 0; i < codings.length - 1; i++) {
-    if (codings[i]!.trim() !== '') {
-      return new ProxyError(
-        'TRELLIS_UNSUPPORTED_TRANSFER_CODING',
-        501,
-        `transfer coding not supported: ${value}`,
-      );
-    }
-  }
-  return undefined;
-}
-
 export class DownstreamConnection implements ParserCallbacks, ResponseHandler, RequestBody, Expiring {
   private readonly socket: Socket;
   private readonly ctx: Http1ServeContext;
@@ -83,8 +55,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
 
   // Request being parsed / served.
   private url = '';
-  private headers: HeaderList = [];
-  private fieldPending = false;
+  private readonly raw = new RawHeaderCollector();
   private headerBytes = 0;
   private req: ProxyRequest | null = null;
   private cancel: Cancel | null = null;
@@ -207,8 +178,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
   // ---- parser callbacks: the request ----
   onMessageBegin(): number {
     this.url = '';
-    this.headers = [];
-    this.fieldPending = false;
+    this.raw.reset();
     this.inTrailers = false;
     this.upgrading = false;
     this.headerBytes = 1;
@@ -234,105 +204,45 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
   }
 
   onHeaderField(buf: Buffer, start: number, end: number): number {
-    const text = buf.latin1Slice(start, end).toLowerCase();
-    if (this.fieldPending) this.headers[this.headers.length - 1] += text;
-    else {
-      this.headers.push(text);
-      this.fieldPending = true;
-    }
+    this.raw.field(buf, start, end);
     return this.countHeaderBytes(end - start);
   }
 
   onHeaderValue(buf: Buffer, start: number, end: number): number {
-    const text = buf.latin1Slice(start, end);
-    if (this.fieldPending) {
-      this.headers.push(text);
-      this.fieldPending = false;
-    } else this.headers[this.headers.length - 1] += text;
+    this.raw.value(buf, start, end);
     return this.countHeaderBytes(end - start);
   }
 
   onHeadersComplete(_status: number, upgrade: boolean, keepAlive: boolean): number {
     this.deadline = 0;
     this.keepAlive = keepAlive && !this.ctx.draining();
-    const raw = this.headers;
     const method = this.parser.method;
-    if (this.parser.versionMajor !== 1) return this.refuse(versionNotSupported);
-    let host: string | undefined;
-    let hosts = 0;
-    let connection: string[] | null = null;
-    let contentLength = -2;
-    let transferEncoding: string | undefined;
-    let expect = false;
-    let grpc = false;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      const value = raw[i + 1]!;
-      if (name === 'host') {
-        host ??= value;
-        hosts++;
-      } else if (name === 'connection') connection = connectionTokens(value);
-      else if (name === 'content-length') contentLength = Number(value);
-      else if (name === 'transfer-encoding')
-        transferEncoding = transferEncoding === undefined ? value : transferEncoding + ',' + value;
-      else if (name === 'expect') expect = value.toLowerCase() === '100-continue';
-      else if (name === 'content-type') grpc = value.startsWith('application/grpc');
-    }
-    // RFC 9112 §3.2: more than one Host is a 400 (the proxy and the upstream could disagree).
-    if (hosts > 1) return this.refuse(badRequest('more than one Host header'));
-    // llhttp rejects a bad final coding only after this callback: refuse before dispatching.
-    const teProblem = transferEncoding === undefined ? undefined : transferCodingProblem(transferEncoding);
-    if (teProblem !== undefined) return this.refuse(teProblem);
-    const chunked = transferEncoding !== undefined;
-    const headers: HeaderList = [];
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (isHopByHop(name) || name === 'content-length') continue;
-      if (connection !== null && connection.includes(name)) continue;
-      headers.push(name, raw[i + 1]!);
-    }
-    let authority = host ?? '';
-    let path = this.url;
-    if (method === 'CONNECT') {
-      authority = path;
-    } else if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
-      // absolute-form (HTTP_PROXY clients): the target's authority wins over Host (RFC 9112 §3.2.2)
-      const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(path);
-      if (m === null) return this.refuse(badRequest('unsupported request target'));
-      authority = m[1]!;
-      path = m[2] === '' ? '/' : m[2]!.charCodeAt(0) === 63 /* '?' */ ? '/' + m[2] : m[2]!;
-    }
-    if (authority === '') return this.refuse(badRequest('missing Host header'));
-    if (!isValidAuthority(authority)) return this.refuse(badRequest('invalid Host'));
-    this.headers = [];
+    const upgrading = upgrade || method === 'CONNECT';
+    const head = interpretRequestHead(this.raw.list, method, this.url, this.parser.versionMajor, upgrading);
+    if (head instanceof ProxyError) return this.refuse(head);
+    this.raw.reset();
     this.inTrailers = true;
     this.headerBytes = 1; // trailers get a budget of their own, as large as the head's
     const req: ProxyRequest = {
       method,
       scheme: this.ctx.scheme,
-      authority,
-      path,
-      headers,
+      authority: head.authority,
+      path: head.path,
+      headers: head.headers,
       protocol: 'http1',
-      grpc,
-      bodyLength: chunked ? -1 : contentLength >= 0 ? contentLength : 0,
-      expectContinue: expect,
+      grpc: head.grpc,
+      bodyLength: head.bodyLength,
+      expectContinue: head.expectContinue,
       source: this.source,
       listener: this.ctx.listener,
       startTime: performance.now(),
     };
     this.req = req;
-    this.upgrading = upgrade || method === 'CONNECT';
-    if (this.upgrading) {
-      for (let i = 0; i < raw.length; i += 2) {
-        // keep the handshake headers the tunnel replays upstream
-        if (raw[i] === 'upgrade') req.headers.push('connection', 'upgrade', 'upgrade', raw[i + 1]!);
-      }
-      return 0; // llhttp stops with PAUSED_UPGRADE once the message is complete
-    }
+    this.upgrading = upgrading;
+    if (upgrading) return 0; // llhttp stops with PAUSED_UPGRADE once the message is complete
     // A request without a body is complete now; an early answer keeps the connection.
     this.requestComplete = req.bodyLength === 0;
-    if (expect && req.bodyLength !== 0) this.socket.write(CONTINUE, 'latin1');
+    if (req.expectContinue && req.bodyLength !== 0) this.socket.write(CONTINUE, 'latin1');
     this.sink = null;
     this.early = null;
     this.writer.reset();
@@ -363,7 +273,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
     this.requestComplete = true;
     if (this.req === null) return 0;
     if (this.req.bodyLength !== 0) {
-      const trailers = this.headers.length > 0 ? this.headers : null;
+      const trailers = this.raw.list.length > 0 ? this.raw.list : null;
       if (this.sink !== null) this.sink.end(trailers);
     }
     if (this.upgrading) return 0;

@@ -32,14 +32,28 @@ export function connectionTokens(value: string): string[] {
     .filter((t) => t.length > 0);
 }
 
-/** A copy without hop-by-hop headers, including those named by the Connection header. */
-export function endToEnd(raw: HeaderList, connection: string | undefined): HeaderList {
-  const extra = connection ? connectionTokens(connection) : null;
+/** Tokens of the (last) Connection header of a raw list, or null when it has none. */
+export function connectionHeaderTokens(raw: HeaderList): string[] | null {
+  let tokens: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i] === 'connection') tokens = connectionTokens(raw[i + 1]!);
+  return tokens;
+}
+
+/**
+ * A copy without hop-by-hop headers, without those the Connection header names (`connection`:
+ * its tokens), and without `drop` when given (the request side drops content-length: bodyLength
+ * carries it).
+ */
+export function withoutHopByHop(
+  raw: HeaderList,
+  connection: readonly string[] | null,
+  drop?: string,
+): HeaderList {
   const out: HeaderList = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (HOP_BY_HOP.has(name)) continue;
-    if (extra !== null && extra.includes(name)) continue;
+    if (HOP_BY_HOP.has(name) || name === drop) continue;
+    if (connection !== null && connection.includes(name)) continue;
     out.push(name, raw[i + 1]!);
   }
   return out;

@@ -10,7 +10,14 @@ import type {
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
-import { chunkHeader, connectionTokens, isHopByHop, serializeHeaders } from './headers.ts';
+import {
+  chunkHeader,
+  connectionHeaderTokens,
+  isHopByHop,
+  serializeHeaders,
+  withoutHopByHop,
+} from './headers.ts';
+import { RawHeaderCollector } from './raw-headers.ts';
 import { Errno, LlhttpParser, ParserType, SKIP_BODY, type ParserCallbacks } from './llhttp.ts';
 
 export interface ConnectionOwner {
@@ -43,8 +50,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
   private requestDone = false;
   private responseStarted = false;
   private responseBytes = 0;
-  private headers: HeaderList = [];
-  private fieldPending = false;
+  private readonly raw = new RawHeaderCollector();
   private headerBytes = 0;
   private inTrailers = false;
   /** A response completed inside the chunk being parsed; released once the rest of it is checked. */
@@ -231,8 +237,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
 
   // --- ParserCallbacks: the upstream response ---
   onMessageBegin(): number {
-    this.headers = [];
-    this.fieldPending = false;
+    this.raw.reset();
     this.inTrailers = false;
     this.headerBytes = 0;
     return 0;
@@ -254,25 +259,12 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
   }
 
   onHeaderField(buf: Buffer, start: number, end: number): number {
-    const text = buf.latin1Slice(start, end);
-    if (this.fieldPending) {
-      const last = this.headers.length - 1;
-      this.headers[last] += text.toLowerCase();
-    } else {
-      this.headers.push(text.toLowerCase());
-      this.fieldPending = true;
-    }
+    this.raw.field(buf, start, end);
     return this.countHeaderBytes(end - start);
   }
 
   onHeaderValue(buf: Buffer, start: number, end: number): number {
-    const text = buf.latin1Slice(start, end);
-    if (this.fieldPending) {
-      this.headers.push(text);
-      this.fieldPending = false;
-    } else {
-      this.headers[this.headers.length - 1] += text;
-    }
+    this.raw.value(buf, start, end);
     return this.countHeaderBytes(end - start);
   }
 
@@ -291,7 +283,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
     this.responseStarted = true;
     this.inTrailers = true;
     const headers = this.endToEndHeaders();
-    this.headers = [];
+    this.raw.reset();
     handler.onResponseStart(status, headers, this);
     if (this.req?.method === 'HEAD' || status === 204 || status === 304) return SKIP_BODY;
     return 0;
@@ -309,7 +301,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
   onMessageComplete(): number {
     const handler = this.handler;
     if (handler === null || !this.responseStarted) return 0; // 1xx: the real response follows
-    const trailers = this.inTrailers && this.headers.length > 0 ? this.endToEndHeaders() : null;
+    const trailers = this.inTrailers && this.raw.list.length > 0 ? this.endToEndHeaders() : null;
     const reusable = this.parser.keepAlive && this.requestDone;
     this.handler = null;
     this.req = null;
@@ -325,17 +317,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
   }
 
   private endToEndHeaders(): HeaderList {
-    const raw = this.headers;
-    let connection: string[] | null = null;
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i] === 'connection') connection = connectionTokens(raw[i + 1]!);
-    }
-    const out: HeaderList = [];
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (isHopByHop(name) || (connection !== null && connection.includes(name))) continue;
-      out.push(name, raw[i + 1]!);
-    }
-    return out;
+    const list = this.raw.list;
+    return withoutHopByHop(list, connectionHeaderTokens(list));
   }
 }

@@ -80,9 +80,3 @@ export function composeLayers(layers: Layer[], bottom: Dispatch): Dispatch {
   for (let i = layers.length - 1; i >= 0; i--) d = layers[i]!(d);
   return d;
 }
-
-/** First value of a header in a HeaderList (names compared lower-case). */
-export function headerValue(headers: HeaderList, name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
