@@ -20,10 +20,6 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-export function isHopByHop(name: string): boolean {
-  return HOP_BY_HOP.has(name);
-}
-
 /** Names listed in a Connection header are hop-by-hop too; returns them lower-cased. */
 export function connectionTokens(value: string): string[] {
   return value

@@ -10,13 +10,7 @@ import type {
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
-import {
-  chunkHeader,
-  connectionHeaderTokens,
-  isHopByHop,
-  serializeHeaders,
-  withoutHopByHop,
-} from './headers.ts';
+import { chunkHeader, connectionHeaderTokens, serializeHeaders, withoutHopByHop } from './headers.ts';
 import { RawHeaderCollector } from './raw-headers.ts';
 import { Errno, LlhttpParser, ParserType, SKIP_BODY, type ParserCallbacks } from './llhttp.ts';
 
@@ -134,9 +128,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
   end(trailers: HeaderList | null): void {
     if (this.handler === null || this.closed) return;
     if (this.chunked) {
-      const t = trailers
-        ? serializeHeaders(trailers.filter((_v, i, a) => i % 2 === 1 || !isHopByHop(a[i]!)))
-        : '';
+      const t = trailers ? serializeHeaders(withoutHopByHop(trailers, null)) : '';
       this.socket.write('0\r\n' + t + '\r\n', 'latin1');
     }
     this.requestDone = true;
