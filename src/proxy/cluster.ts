@@ -16,7 +16,7 @@ import {
 import { Http1Upstream } from '../http1/upstream-pool.ts';
 import { createHttp2Upstream } from '../http2/upstream.ts';
 import type { Cluster } from '../model/schema.ts';
-import type { ConnectionStats } from '../metrics/proxy-stats.ts';
+import { connectionClosed, connectionOpened, type ConnectionStats } from '../metrics/proxy-stats.ts';
 import type {
   Cancel,
   Dispatch,
@@ -91,10 +91,8 @@ function tlsOptions(cluster: Cluster): tls.ConnectionOptions | undefined {
 
 function createTransport(cluster: Cluster, ep: LbEndpoint, conns: ConnectionStats): Transport {
   const target = { address: ep.address, port: ep.port };
-  const onConnectionCount = (delta: number): void => {
-    conns.active += delta;
-    if (delta > 0) conns.total += delta;
-  };
+  const onConnectionCount = (delta: number): void =>
+    delta > 0 ? connectionOpened(conns) : connectionClosed(conns);
   if (cluster.protocol === 'http2' || cluster.protocol === 'grpc') {
     const tlsOpts = tlsOptions(cluster);
     const up = createHttp2Upstream(target, {

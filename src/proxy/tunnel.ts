@@ -8,7 +8,8 @@ import {
   ConnectFailedError,
   ConnectTimeoutError,
 } from '../errors.ts';
-import { serializeHeaders, statusLine } from '../http1/headers.ts';
+import { serializeHeaders } from '../http1/headers.ts';
+import { ResponseWriter } from '../http1/response-writer.ts';
 import { spliceSockets } from '../tcp/tcp-proxy.ts';
 import type { StackEnv } from './forward.ts';
 import type { ProxyRequest } from './types.ts';
@@ -16,12 +17,8 @@ import type { ProxyRequest } from './types.ts';
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
 function refuse(socket: net.Socket, err: ProxyError): void {
-  const body = `${err.message}\n`;
-  socket.end(
-    statusLine(err.status) +
-      `x-trellis-error: ${err.code}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n` +
-      body,
-  );
+  new ResponseWriter(socket).writeError(err, { http10: false, head: false, close: true });
+  socket.end();
 }
 
 export interface TunnelOptions {
