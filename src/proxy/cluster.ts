@@ -98,6 +98,7 @@ function createTransport(cluster: Cluster, ep: LbEndpoint, conns: ConnectionStat
     const up = createHttp2Upstream(target, {
       connectTimeoutMs: cluster.connectTimeout,
       idleTimeoutMs: cluster.pool.idleTimeout,
+      onConnectionCount,
       ...(tlsOpts ? { tls: { ...tlsOpts, ALPNProtocols: ['h2'] } } : {}),
     });
     return { dispatch: up.dispatch, close: () => void up.close() };

@@ -148,3 +148,15 @@ test('h2c: 20 concurrent streams on one connection (nghttp)', async () => {
   assert.equal(out.match(/recv \(stream_id=\d+\) :status: 200/g)?.length, 20, out.slice(-2000));
   assert.equal(out.match(/send HEADERS frame/g)?.length, 20);
 });
+
+test('HTTP/2 upstream connections are counted per cluster: one multiplexed session', async () => {
+  const r = await curl([
+    '--http2-prior-knowledge',
+    ...FMT,
+    `http://127.0.0.1:${proxy.ports.h2}/to-h2/metrics`,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const { body } = await proxy.adminGet('/metrics');
+  assert.match(body, /^trellis_upstream_connections_total\{cluster="h2"\} 1$/m);
+  assert.match(body, /^trellis_upstream_connections_active\{cluster="h2"\} 1$/m);
+});
