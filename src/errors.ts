@@ -64,3 +64,45 @@ export const UpstreamProtocolError = (target: string, detail: string): ProxyErro
   );
 export const UpstreamTimeoutError = (ms: number): ProxyError =>
   new ProxyError('TRELLIS_UPSTREAM_TIMEOUT', 504, `upstream did not answer within ${ms}ms`);
+
+// --- the client's side ---
+export const BadRequestError = (detail: string): ProxyError =>
+  new ProxyError('TRELLIS_BAD_REQUEST', 400, `bad request: ${detail}`);
+export const HttpVersionNotSupportedError = (): ProxyError =>
+  new ProxyError('TRELLIS_HTTP_VERSION_NOT_SUPPORTED', 505, 'only HTTP/1.x is spoken here');
+/** A transfer coding before chunked: the proxy re-frames bodies and could only drop it (RFC 9112 §6.1). */
+export const UnsupportedTransferCodingError = (value: string): ProxyError =>
+  new ProxyError('TRELLIS_UNSUPPORTED_TRANSFER_CODING', 501, `transfer coding not supported: ${value}`);
+export const HeadersTimeoutError = (): ProxyError =>
+  new ProxyError('TRELLIS_HEADERS_TIMEOUT', 408, 'request headers took too long');
+export const HeadersTooLargeError = (): ProxyError =>
+  new ProxyError('TRELLIS_HEADERS_TOO_LARGE', 431, 'request headers are too large');
+/** The client reset or abandoned the connection (499: client closed request, as nginx). */
+export const DownstreamResetError = (cause?: unknown): ProxyError =>
+  new ProxyError('TRELLIS_DOWNSTREAM_RESET', 499, 'client closed the connection', { cause });
+/** The client's request body failed (stream aborted, malformed framing) before the exchange ended. */
+export const RequestBodyAbortedError = (cause?: unknown): ProxyError =>
+  new ProxyError('TRELLIS_REQUEST_BODY_ABORTED', 400, 'the request body was aborted', { cause });
+/** Neither side sent or received a byte for `ms`; both sockets were closed. */
+export const IdleTimeoutError = (ms: number): ProxyError =>
+  new ProxyError('TRELLIS_IDLE_TIMEOUT', 504, `connection idle for ${ms}ms`);
+
+// --- HTTP/2 ---
+/** The upstream refused the stream (RST_STREAM REFUSED_STREAM or above a GOAWAY's last id): never processed, safe to retry. */
+export const UpstreamRefusedStreamError = (target: string): ProxyError =>
+  new ProxyError('TRELLIS_UPSTREAM_REFUSED_STREAM', 503, `upstream ${target} refused the stream`);
+/** HTTP/2 CONNECT (tunnels, extended CONNECT) is not proxied. */
+export const ConnectMethodUnsupportedError = (): ProxyError =>
+  new ProxyError('TRELLIS_HTTP2_CONNECT_UNSUPPORTED', 501, 'CONNECT over HTTP/2 is not supported');
+/** The upstream transport was closed with close(); no new exchanges. */
+export const UpstreamClosedError = (target: string): ProxyError =>
+  new ProxyError('TRELLIS_UPSTREAM_CLOSED', 503, `upstream ${target} is closed`);
+/** The request cannot be expressed in HTTP/2 (e.g. a header value node:http2 rejects). */
+export const InvalidHttp2RequestError = (detail: string, cause?: unknown): ProxyError =>
+  new ProxyError('TRELLIS_HTTP2_REQUEST_INVALID', 400, `request cannot be sent over HTTP/2: ${detail}`, {
+    cause,
+  });
+
+/** dispatch() threw: a bug somewhere below, answered rather than crashing the connection. */
+export const InternalProxyError = (cause: unknown): ProxyError =>
+  new ProxyError('TRELLIS_INTERNAL', 500, 'internal proxy error', { cause });

@@ -7,7 +7,7 @@
 // (`get key\r\n`), SSH (`SSH-2.0-...`). A complete request line costs a few more bytes of
 // waiting (HTTP clients send it in their first segment anyway) and never misroutes.
 import type * as net from 'node:net';
-import { DownstreamResetError } from '../tcp/errors.ts';
+import { DownstreamResetError } from '../errors.ts';
 
 export type DetectedProtocol = 'http1' | 'http2' | 'tls' | 'tcp';
 

@@ -2,7 +2,7 @@
 // conflicting framing are llhttp errors), each request is dispatched to the stack, and the
 // response is written back. Requests are served one at a time; pipelined bytes wait in `pending`.
 import type { Socket } from 'node:net';
-import { ProxyError } from '../errors.ts';
+import { BadRequestError, HeadersTimeoutError, HeadersTooLargeError, ProxyError } from '../errors.ts';
 import type {
   BodySink,
   Cancel,
@@ -15,7 +15,7 @@ import type {
 } from '../proxy/types.ts';
 import { Errno, LlhttpParser, ParserType, type ParserCallbacks } from './llhttp.ts';
 import { RawHeaderCollector } from './raw-headers.ts';
-import { badRequest, interpretRequestHead } from './request-head.ts';
+import { interpretRequestHead } from './request-head.ts';
 import { ResponseWriter, enumFraming } from './response-writer.ts';
 import { unwatch, watch, type Expiring } from './sweeper.ts';
 
@@ -128,7 +128,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
     }
     if (this.closed) return;
     if (r.errno === Errno.USER) return; // we stopped it and answered already
-    this.reject(badRequest(this.parser.errorReason()));
+    this.reject(BadRequestError(this.parser.errorReason()));
   }
 
   /** Answers a request the proxy itself refuses, then closes: the stream cannot be trusted. */
@@ -170,8 +170,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
 
   onDeadline(): void {
     if (this.req !== null) return; // the route's timeout governs requests in flight
-    if (this.headerBytes > 0)
-      this.reject(new ProxyError('TRELLIS_HEADERS_TIMEOUT', 408, 'request headers took too long'));
+    if (this.headerBytes > 0) this.reject(HeadersTimeoutError());
     else this.socket.end();
   }
 
@@ -199,7 +198,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
   private countHeaderBytes(n: number): number {
     this.headerBytes += n;
     if (this.headerBytes <= this.ctx.maxHeaderBytes) return 0;
-    this.reject(new ProxyError('TRELLIS_HEADERS_TOO_LARGE', 431, 'request headers are too large'));
+    this.reject(HeadersTooLargeError());
     return Errno.USER;
   }
 

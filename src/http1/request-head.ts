@@ -1,16 +1,13 @@
 // What a parsed HTTP/1 request head means for the proxy: where it goes (authority, path), how its
 // body is framed, and which headers travel on. Refusals are ProxyErrors the connection answers with.
-import { ProxyError } from '../errors.ts';
+import {
+  BadRequestError,
+  HttpVersionNotSupportedError,
+  UnsupportedTransferCodingError,
+  type ProxyError,
+} from '../errors.ts';
 import type { HeaderList } from '../proxy/types.ts';
 import { connectionTokens, isValidAuthority, withoutHopByHop } from './headers.ts';
-
-export const badRequest = (detail: string): ProxyError =>
-  new ProxyError('TRELLIS_BAD_REQUEST', 400, `bad request: ${detail}`);
-const versionNotSupported = new ProxyError(
-  'TRELLIS_HTTP_VERSION_NOT_SUPPORTED',
-  505,
-  'only HTTP/1.x is spoken here',
-);
 
 /**
  * The proxy re-frames request bodies itself, so the only transfer coding it can forward is plain
@@ -20,14 +17,10 @@ const versionNotSupported = new ProxyError(
 function transferCodingProblem(value: string): ProxyError | undefined {
   const codings = value.toLowerCase().split(',');
   const last = codings[codings.length - 1]!.trim();
-  if (last !== 'chunked') return badRequest('Transfer-Encoding must end with chunked');
+  if (last !== 'chunked') return BadRequestError('Transfer-Encoding must end with chunked');
   for (let i = 0; i < codings.length - 1; i++) {
     if (codings[i]!.trim() !== '') {
-      return new ProxyError(
-        'TRELLIS_UNSUPPORTED_TRANSFER_CODING',
-        501,
-        `transfer coding not supported: ${value}`,
-      );
+      return UnsupportedTransferCodingError(value);
     }
   }
   return undefined;
@@ -54,7 +47,7 @@ export function interpretRequestHead(
   versionMajor: number,
   upgrading: boolean,
 ): RequestHead | ProxyError {
-  if (versionMajor !== 1) return versionNotSupported;
+  if (versionMajor !== 1) return HttpVersionNotSupportedError();
   let host: string | undefined;
   let hosts = 0;
   let connection: string[] | null = null;
@@ -76,7 +69,7 @@ export function interpretRequestHead(
     else if (name === 'content-type') grpc = value.startsWith('application/grpc');
   }
   // RFC 9112 §3.2: more than one Host is a 400 (the proxy and the upstream could disagree).
-  if (hosts > 1) return badRequest('more than one Host header');
+  if (hosts > 1) return BadRequestError('more than one Host header');
   // llhttp rejects a bad final coding only after the head: refuse before dispatching.
   const teProblem = transferEncoding === undefined ? undefined : transferCodingProblem(transferEncoding);
   if (teProblem !== undefined) return teProblem;
@@ -87,12 +80,12 @@ export function interpretRequestHead(
   } else if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
     // absolute-form (HTTP_PROXY clients): the target's authority wins over Host (RFC 9112 §3.2.2)
     const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(path);
-    if (m === null) return badRequest('unsupported request target');
+    if (m === null) return BadRequestError('unsupported request target');
     authority = m[1]!;
     path = m[2] === '' ? '/' : m[2]!.charCodeAt(0) === 63 /* '?' */ ? '/' + m[2] : m[2]!;
   }
-  if (authority === '') return badRequest('missing Host header');
-  if (!isValidAuthority(authority)) return badRequest('invalid Host');
+  if (authority === '') return BadRequestError('missing Host header');
+  if (!isValidAuthority(authority)) return BadRequestError('invalid Host');
   const headers = withoutHopByHop(raw, connection, 'content-length');
   if (upgrading) {
     for (let i = 0; i < raw.length; i += 2) {

@@ -3,7 +3,14 @@
 // symbol slot on the stream.
 import http2 from 'node:http2';
 import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
-import { ConnectFailedError, type ProxyError, UpstreamResetError } from '../errors.ts';
+import {
+  ConnectFailedError,
+  type ProxyError,
+  UpstreamResetError,
+  InvalidHttp2RequestError,
+  RequestBodyAbortedError,
+  UpstreamRefusedStreamError,
+} from '../errors.ts';
 import type {
   BodySink,
   HeaderList,
@@ -12,7 +19,6 @@ import type {
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
-import { InvalidHttp2RequestError, RequestBodyAbortedError, UpstreamRefusedStreamError } from './errors.ts';
 import { cancelStream } from './reset.ts';
 import { isConnectionHeader, listToObject, rawToList } from './headers.ts';
 

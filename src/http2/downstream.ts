@@ -6,7 +6,7 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { Dispatch, HeaderList, ProxyRequest } from '../proxy/types.ts';
-import { ConnectMethodUnsupportedError, InternalProxyError } from './errors.ts';
+import { ConnectMethodUnsupportedError, InternalProxyError } from '../errors.ts';
 import { isConnectionHeader } from './headers.ts';
 import { ServerExchange, type ExchangeHooks } from './server-exchange.ts';
 

@@ -3,7 +3,7 @@
 // exchange from a symbol slot, so a request costs one object, not a set of closures.
 import http2 from 'node:http2';
 import type { ServerHttp2Stream, IncomingHttpHeaders } from 'node:http2';
-import { type ProxyError, UpstreamProtocolError } from '../errors.ts';
+import { type ProxyError, UpstreamProtocolError, InternalProxyError } from '../errors.ts';
 import type {
   BodySink,
   Cancel,
@@ -13,7 +13,6 @@ import type {
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
-import { InternalProxyError } from './errors.ts';
 import { resetStream } from './reset.ts';
 import { appendEndToEnd, grpcErrorHead, httpErrorHead, listToObject, objectToList } from './headers.ts';
 

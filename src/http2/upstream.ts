@@ -4,10 +4,15 @@ import http2 from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import type tls from 'node:tls';
-import { ConnectFailedError, ConnectTimeoutError, type ProxyError } from '../errors.ts';
+import {
+  ConnectFailedError,
+  ConnectTimeoutError,
+  type ProxyError,
+  InvalidHttp2RequestError,
+  UpstreamClosedError,
+} from '../errors.ts';
 import type { Cancel, Dispatch, ProxyRequest, RequestBody, ResponseHandler } from '../proxy/types.ts';
 import { ClientExchange, type ConnectionView, requestHeaders } from './client-exchange.ts';
-import { InvalidHttp2RequestError, UpstreamClosedError } from './errors.ts';
 
 export interface Http2UpstreamOptions {
   connectTimeoutMs: number;

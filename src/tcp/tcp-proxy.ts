@@ -12,8 +12,14 @@
 // Manual write/drain rather than stream.pipe: the same work without pipe's multi-destination
 // bookkeeping, and it counts bytes in the handler that already exists.
 import * as net from 'node:net';
-import { ConnectFailedError, ConnectTimeoutError, UpstreamResetError, type ProxyError } from '../errors.ts';
-import { DownstreamResetError, IdleTimeoutError } from './errors.ts';
+import {
+  ConnectFailedError,
+  ConnectTimeoutError,
+  UpstreamResetError,
+  type ProxyError,
+  DownstreamResetError,
+  IdleTimeoutError,
+} from '../errors.ts';
 
 export interface TcpProxyOptions {
   connectTimeoutMs: number;
