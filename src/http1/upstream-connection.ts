@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { ConnectFailedError, ProxyError, UpstreamProtocolError, UpstreamResetError } from '../errors.ts';
 import type {
   BodySink,
+  Cancel,
   HeaderList,
   ProxyRequest,
   RequestBody,
@@ -21,7 +22,23 @@ export interface ConnectionOwner {
   /** The connection is closed; forget it. */
   forget(conn: UpstreamConnection): void;
   /** The connection died before any response byte on a reused socket: send the request again. */
-  retryStale(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): void;
+  retryStale(
+    req: ProxyRequest,
+    body: RequestBody | null,
+    handler: ResponseHandler,
+    ticket: ExchangeTicket,
+  ): void;
+}
+
+/**
+ * What a cancel function refers to: the connection carrying the exchange and which of its
+ * exchanges it is. A retry after a stale keep-alive socket moves the ticket to the new connection,
+ * so the caller's cancel still reaches the request.
+ */
+export class ExchangeTicket {
+  conn: UpstreamConnection | null = null;
+  use = 0;
+  readonly cancel: Cancel = (reason) => this.conn?.cancelExchange(this.use, reason);
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
@@ -37,6 +54,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
   idleSince = 0;
 
   // The exchange in flight (null when idle).
+  private ticket: ExchangeTicket | null = null;
   private req: ProxyRequest | null = null;
   private body: RequestBody | null = null;
   private handler: ResponseHandler | null = null;
@@ -70,12 +88,9 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
     socket.on('close', () => this.onClose(undefined));
   }
 
-  /** Cancel function for the exchange that is starting now; a no-op once that exchange is over. */
-  cancelFor(): (reason?: Error) => void {
-    const use = this.uses + 1; // start() counts the exchange this cancels
-    return (reason) => {
-      if (this.uses === use && this.handler !== null) this.abort(reason);
-    };
+  /** Aborts exchange number `use` if it is still the one in flight here. */
+  cancelExchange(use: number, reason?: Error): void {
+    if (this.uses === use && this.handler !== null) this.abort(reason);
   }
 
   get busy(): boolean {
@@ -86,8 +101,17 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
     return !this.closed && !this.socket.destroyed && this.handler === null;
   }
 
-  start(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): void {
+  /** Starts an exchange; the ticket (new, or moved here by a retry) is what cancels it. */
+  start(
+    req: ProxyRequest,
+    body: RequestBody | null,
+    handler: ResponseHandler,
+    ticket = new ExchangeTicket(),
+  ): ExchangeTicket {
     this.uses++;
+    ticket.conn = this;
+    ticket.use = this.uses;
+    this.ticket = ticket;
     this.req = req;
     this.body = body;
     this.handler = handler;
@@ -105,6 +129,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
     }
     this.socket.write(head + '\r\n', 'latin1');
     if (body !== null) body.pipe(this);
+    return ticket;
   }
 
   // --- BodySink: the request body flows in here ---
@@ -213,7 +238,7 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
     const replayable = this.body === null || req.bodyLength === 0;
     if (this.uses > 1 && this.responseBytes === 0 && replayable) {
       // The upstream closed a kept-alive socket just as we reused it: nothing was processed.
-      this.owner.retryStale(req, this.body, handler);
+      this.owner.retryStale(req, this.body, handler, this.ticket!);
       return;
     }
     handler.onResponseError(UpstreamResetError(this.owner.label, err));

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { ConnectTimeoutError } from '../errors.ts';
 import type { Cancel, ProxyRequest, RequestBody, ResponseHandler } from '../proxy/types.ts';
 import { watch, unwatch, type Expiring } from './sweeper.ts';
-import { UpstreamConnection, type ConnectionOwner } from './upstream-connection.ts';
+import { UpstreamConnection, type ConnectionOwner, type ExchangeTicket } from './upstream-connection.ts';
 
 export interface Http1UpstreamOptions {
   connectTimeoutMs: number;
@@ -48,9 +48,7 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
     let conn = this.idle.pop();
     while (conn !== undefined && !conn.usable) conn = this.idle.pop();
     conn ??= this.connect();
-    const cancel = conn.cancelFor();
-    conn.start(req, body, handler);
-    return cancel;
+    return conn.start(req, body, handler).cancel;
   };
 
   private connect(): UpstreamConnection {
@@ -93,9 +91,13 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
     if (i >= 0) this.idle.splice(i, 1);
   }
 
-  retryStale(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): void {
-    const conn = this.connect();
-    conn.start(req, body, handler);
+  retryStale(
+    req: ProxyRequest,
+    body: RequestBody | null,
+    handler: ResponseHandler,
+    ticket: ExchangeTicket,
+  ): void {
+    this.connect().start(req, body, handler, ticket);
   }
 
   onDeadline(now: number): void {
