@@ -22,8 +22,6 @@ interface LlhttpExports {
   llhttp_execute(parser: number, data: number, len: number): number;
   llhttp_finish(parser: number): number;
   llhttp_resume(parser: number): void;
-  llhttp_resume_after_upgrade(parser: number): void;
-  llhttp_reset(parser: number): void;
   llhttp_get_method(parser: number): number;
   llhttp_get_http_major(parser: number): number;
   llhttp_get_http_minor(parser: number): number;
@@ -156,10 +154,6 @@ export class LlhttpParser {
 
   resume(): void {
     ll.llhttp_resume(this.ptr);
-  }
-
-  reset(): void {
-    ll.llhttp_reset(this.ptr);
   }
 
   get method(): string {
