@@ -8,23 +8,15 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectProtocol } from './detect.ts';
+import { makeCert } from '../../test/support/tls.ts';
 
 function selfSignedCert(t: TestContext): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-detect-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
-  ], { stdio: 'ignore' }); // prettier-ignore
-  return { key: readFileSync(key), cert: readFileSync(cert) };
+  const c = makeCert();
+  t.after(() => c.cleanup());
+  return c;
 }
 
 /** A detect-mode front listener handing sockets to Node's HTTP/1, HTTP/2 and TLS servers. */

@@ -1,26 +1,11 @@
 // gRPC through the proxy with @grpc/grpc-js on both ends: all four call kinds, error status with
 // trailing metadata, cancellation, and an unreachable upstream.
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { Echo, echoService, type EchoReply, type EchoRequest } from '../../test/support/grpc-echo.ts';
 import { freePort, startProxy, type TestProxy } from './test-support.ts';
 
-interface EchoRequest {
-  text: string;
-  count: number;
-}
-interface EchoReply {
-  text: string;
-  index: number;
-}
-
-const protoPath = fileURLToPath(new URL('./fixtures/echo.proto', import.meta.url));
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { defaults: true }));
-const Echo = ((pkg['trellis'] as grpc.GrpcObject)['test'] as grpc.GrpcObject)[
-  'Echo'
-] as grpc.ServiceClientConstructor;
 const methods = Echo.service;
 
 function method(name: string): grpc.MethodDefinition<EchoRequest, EchoReply> {
@@ -30,39 +15,7 @@ function method(name: string): grpc.MethodDefinition<EchoRequest, EchoReply> {
 }
 
 let cancelledOnServer: () => void = () => {};
-const impl: grpc.UntypedServiceImplementation = {
-  Unary(call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) {
-    const md = new grpc.Metadata();
-    md.set('x-seen', String(call.metadata.get('x-md')[0] ?? ''));
-    call.sendMetadata(md);
-    cb(null, { text: `echo:${call.request.text}`, index: 0 });
-  },
-  ServerStream(call: grpc.ServerWritableStream<EchoRequest, EchoReply>) {
-    if (call.request.text === 'forever') {
-      call.on('cancelled', () => cancelledOnServer());
-      call.write({ text: 'first', index: 0 });
-      return;
-    }
-    for (let i = 0; i < call.request.count; i++) call.write({ text: call.request.text, index: i });
-    call.end();
-  },
-  ClientStream(call: grpc.ServerReadableStream<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) {
-    const parts: string[] = [];
-    call.on('data', (m: EchoRequest) => parts.push(m.text));
-    call.on('end', () => cb(null, { text: parts.join('+'), index: parts.length }));
-  },
-  Bidi(call: grpc.ServerDuplexStream<EchoRequest, EchoReply>) {
-    let i = 0;
-    call.on('data', (m: EchoRequest) => call.write({ text: m.text.toUpperCase(), index: i++ }));
-    call.on('end', () => call.end());
-  },
-  Fail(_call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) {
-    const md = new grpc.Metadata();
-    md.set('x-detail', 'quota for tenant-7');
-    md.set('x-blob-bin', Buffer.from([0, 1, 2, 255]));
-    cb({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'quota exhausted: 100% used', metadata: md });
-  },
-};
+const impl = echoService({ onCancelled: () => cancelledOnServer() });
 
 function unary(client: grpc.Client, name: string, req: EchoRequest, md = new grpc.Metadata()) {
   const m = method(name);

@@ -1,13 +1,14 @@
 // Test scaffolding for the HTTP/2 adapters: a proxy wiring serveHttp2Connection straight to
 // createHttp2Upstream (no router), throwaway certificates and child-process helpers.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import type { Dispatch } from '../proxy/types.ts';
+import { listen, portOf } from '../../test/support/sockets.ts';
+
+export { listen, portOf } from '../../test/support/sockets.ts';
+export { makeCert } from '../../test/support/tls.ts';
 import { type Http2ServeOptions, serveHttp2Connection } from './downstream.ts';
 import { createHttp2Upstream, type Http2Upstream, type Http2UpstreamOptions } from './upstream.ts';
 
@@ -69,19 +70,6 @@ export async function startProxy(
   };
 }
 
-export function listen(server: net.Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-}
-
-export function portOf(server: net.Server): number {
-  const a = server.address();
-  if (a === null || typeof a === 'string') throw new Error('server not listening on TCP');
-  return a.port;
-}
-
 /** An h2c server that counts its connections and closes every one of them on close(). */
 export async function startH2cServer(
   onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
@@ -137,42 +125,4 @@ export function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<Ru
       },
     );
   });
-}
-
-/** A self-signed P-256 certificate for localhost / 127.0.0.1 in a temp dir removed by cleanup(). */
-export async function makeCert(): Promise<{
-  key: Buffer;
-  cert: Buffer;
-  certPath: string;
-  cleanup(): Promise<void>;
-}> {
-  const dir = await mkdtemp(join(tmpdir(), 'trellis-h2-'));
-  const keyPath = join(dir, 'key.pem');
-  const certPath = join(dir, 'cert.pem');
-  const r = await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout',
-    keyPath,
-    '-out',
-    certPath,
-  ]);
-  if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-  return {
-    key: await readFile(keyPath),
-    cert: await readFile(certPath),
-    certPath,
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
 }

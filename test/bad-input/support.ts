@@ -6,6 +6,9 @@ import { Registry } from 'prom-client';
 import { ProxyStats } from '../../src/metrics/proxy-stats.ts';
 import { parseConfigText } from '../../src/model/load.ts';
 import { ProxyServer } from '../../src/proxy/proxy-server.ts';
+import { listen, portOf } from '../support/sockets.ts';
+
+export { listen, portOf } from '../support/sockets.ts';
 
 export interface ListenerOptions {
   protocol?: 'http1' | 'http2' | 'http' | 'detect';
@@ -179,19 +182,6 @@ function trackSockets(server: net.Server): Set<net.Socket> {
 function closeServer(server: net.Server, sockets: Set<net.Socket>): Promise<void> {
   for (const s of sockets) s.destroy();
   return new Promise((resolve) => server.close(() => resolve()));
-}
-
-export function listen(server: net.Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-}
-
-export function portOf(server: net.Server): number {
-  const a = server.address();
-  if (a === null || typeof a === 'string') throw new Error('server not listening on TCP');
-  return a.port;
 }
 
 export interface RawResult {

@@ -2,26 +2,10 @@
 // detect listener and on an http2 listener: unary, server streaming, bidi streaming, and a
 // non-OK status whose details and trailing metadata reach the client unchanged.
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { Echo, echoService, type EchoReply, type EchoRequest } from '../support/grpc-echo.ts';
 import { cluster, startProxy, type ProxyProcess } from './harness.ts';
-
-interface EchoRequest {
-  text: string;
-  count: number;
-}
-interface EchoReply {
-  text: string;
-  index: number;
-}
-
-const protoPath = fileURLToPath(new URL('../../src/http2/fixtures/echo.proto', import.meta.url));
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { defaults: true }));
-const Echo = ((pkg['trellis'] as grpc.GrpcObject)['test'] as grpc.GrpcObject)[
-  'Echo'
-] as grpc.ServiceClientConstructor;
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 interface EchoClient extends grpc.Client {
@@ -31,34 +15,7 @@ interface EchoClient extends grpc.Client {
   Bidi(): grpc.ClientDuplexStream<EchoRequest, EchoReply>;
 }
 
-const impl: grpc.UntypedServiceImplementation = {
-  Unary(call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) {
-    const md = new grpc.Metadata();
-    md.set('x-seen', String(call.metadata.get('x-md')[0] ?? ''));
-    call.sendMetadata(md);
-    cb(null, { text: `echo:${call.request.text}`, index: 0 });
-  },
-  ServerStream(call: grpc.ServerWritableStream<EchoRequest, EchoReply>) {
-    for (let i = 0; i < call.request.count; i++) call.write({ text: call.request.text, index: i });
-    call.end();
-  },
-  ClientStream(call: grpc.ServerReadableStream<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) {
-    let n = 0;
-    call.on('data', () => n++);
-    call.on('end', () => cb(null, { text: 'done', index: n }));
-  },
-  Bidi(call: grpc.ServerDuplexStream<EchoRequest, EchoReply>) {
-    let i = 0;
-    call.on('data', (m: EchoRequest) => call.write({ text: m.text.toUpperCase(), index: i++ }));
-    call.on('end', () => call.end());
-  },
-  Fail(_call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, cb: grpc.sendUnaryData<EchoReply>) {
-    const md = new grpc.Metadata();
-    md.set('x-detail', 'quota for tenant-7');
-    md.set('x-blob-bin', Buffer.from([0, 1, 2, 255]));
-    cb({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'quota exhausted: 100% used', metadata: md });
-  },
-};
+const impl = echoService();
 
 let server: grpc.Server;
 let proxy: ProxyProcess;

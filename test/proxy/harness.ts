@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { ProxyConfigInput } from '../../src/model/schema.ts';
+import { listen, portOf } from '../support/sockets.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -287,14 +288,9 @@ function track(server: net.Server): { count: () => number; sockets: Set<net.Sock
   return { count: () => count, sockets };
 }
 
-function listenOn(server: net.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve((server.address() as net.AddressInfo).port);
-    });
-  });
+async function listenOn(server: net.Server): Promise<number> {
+  await listen(server);
+  return portOf(server);
 }
 
 function closer(server: net.Server, sockets: Set<net.Socket>): () => Promise<void> {

@@ -1,9 +1,6 @@
 // HTTP/2 through the real proxy process: h2c prior knowledge on a detect and on an http2
 // listener, to HTTP/1 and HTTP/2 upstreams; TLS with ALPN (h2 and http/1.1 on one listener).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   cluster,
@@ -15,35 +12,17 @@ import {
   type ProxyProcess,
   type Upstream,
 } from './harness.ts';
+import { makeCert, type TestCert } from '../support/tls.ts';
 
 let proxy: ProxyProcess;
 let h1: Upstream;
 let h2: Upstream;
-let certDir = '';
+let tlsCert: TestCert | undefined;
 
 before(async () => {
-  certDir = await mkdtemp(join(tmpdir(), 'trellis-e2e-cert-'));
-  const key = join(certDir, 'key.pem');
-  const cert = join(certDir, 'cert.pem');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
+  tlsCert = makeCert();
+  const key = tlsCert.keyPath;
+  const cert = tlsCert.certPath;
   h1 = await startHttpUpstream((req, res) => {
     let n = 0;
     req.on('data', (c: Buffer) => (n += c.length));
@@ -89,7 +68,7 @@ after(async () => {
   await proxy?.stop();
   await h1?.close();
   await h2?.close();
-  if (certDir) await rm(certDir, { recursive: true, force: true });
+  tlsCert?.cleanup();
 });
 
 const FMT = ['-w', '\\n%{http_version} %{response_code}'];
