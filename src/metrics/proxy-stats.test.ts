@@ -77,20 +77,21 @@ test('odd statuses count as 5xx; NaN and negative latencies as 0', async () => {
   assert.equal(s.latencySumMs, 0);
 });
 
-test('requestStats is memoized by labels; forgetUnused drops stats the new config did not ask for', async () => {
+test('requestStats is memoized by labels; retainOnly drops the stats the config in force does not use', async () => {
   const registry = new Registry();
   const stats = new ProxyStats(registry, { defaultMetrics: false });
   const a = stats.requestStats(labels);
   assert.equal(stats.requestStats({ ...labels }), a);
   const b = stats.requestStats({ ...labels, direction: 'inbound' });
   assert.notEqual(b, a);
-  assert.notEqual(stats.requestStats({ ...labels, route: 'r1\u0000c1' }), a);
-  stats.forgetUnused(); // config 1 swapped in: all three were asked for
-  assert.equal(stats.requestStats(labels), a); // config 2 keeps only `a`
-  stats.forgetUnused();
+  const c = stats.requestStats({ ...labels, route: 'r1\u0000c1' });
+  assert.notEqual(c, a);
+  stats.retainOnly([a, b, c]); // config 1 swapped in: it uses all three
+  stats.retainOnly([a]); // config 2 keeps only `a`
   const text = await registry.metrics();
   assert.match(text, /trellis_requests_total\{direction="outbound"/);
   assert.doesNotMatch(text, /direction="inbound"/);
+  assert.equal(stats.requestStats(labels), a);
   assert.notEqual(stats.requestStats({ ...labels, direction: 'inbound' }), b);
 });
 

@@ -45,8 +45,6 @@ export class RequestStats {
   readonly latencyBuckets = new Float64Array(BUCKET_COUNT + 1);
   latencySumMs = 0;
   latencyCount = 0;
-  /** Config generation that last asked for this object (see ProxyStats.forgetUnused). */
-  generation = 0;
 
   constructor(labels: RequestLabels) {
     this.labels = Object.freeze({ ...labels });
@@ -78,7 +76,6 @@ export class ProxyStats {
   readonly #requests = new Map<string, RequestStats>();
   readonly #listeners = new Map<string, ConnectionStats>();
   readonly #clusters = new Map<string, ConnectionStats>();
-  #generation = 0;
 
   constructor(registry: Registry<RegistryContentType>, options: ProxyStatsOptions = {}) {
     this.registry = registry;
@@ -144,7 +141,6 @@ export class ProxyStats {
       s = new RequestStats(labels);
       this.#requests.set(key, s);
     }
-    s.generation = this.#generation;
     return s;
   }
 
@@ -174,13 +170,12 @@ export class ProxyStats {
   }
 
   /**
-   * After a config swap: drops request stats that the new config did not ask for, so series of
-   * deleted routes stop being exported. Requests still in flight on the old config keep their
-   * object; their counts are simply no longer exported.
+   * After a config swap: keeps only the counters of the config now in force (`live`), so the
+   * series of removed routes stop being exported. Counters of kept routes carry on.
    */
-  forgetUnused(): void {
-    for (const [key, s] of this.#requests) if (s.generation !== this.#generation) this.#requests.delete(key);
-    this.#generation++;
+  retainOnly(live: Iterable<RequestStats>): void {
+    const keep = new Set(live);
+    for (const [key, s] of this.#requests) if (!keep.has(s)) this.#requests.delete(key);
   }
 
   #forEachRequest(fn: (s: RequestStats) => void): void {

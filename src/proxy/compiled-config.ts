@@ -1,10 +1,10 @@
 // A config made ready to serve: routers compiled, clusters built, one stack per listener.
 // Compiling never touches the config in force; the swap is one assignment.
-import type { ProxyStats } from '../metrics/proxy-stats.ts';
+import type { ProxyStats, RequestStats } from '../metrics/proxy-stats.ts';
 import type { ProxyConfig } from '../model/schema.ts';
 import { compileRouteTable, type Router } from '../route/index.ts';
 import { ClusterRuntime, type TransportRegistry } from './cluster.ts';
-import type { StackEnv } from './forward.ts';
+import { RouteCounters, type StackEnv } from './forward.ts';
 import { inboundStack } from './inbound.ts';
 import type { ListenerConfigView } from './listener.ts';
 import { outboundStack } from './outbound.ts';
@@ -13,8 +13,14 @@ export interface CompiledConfig {
   readonly version: string;
   readonly config: ProxyConfig;
   readonly listeners: ReadonlyMap<string, ListenerConfigView>;
+  /** Every request counter this config writes to (see ProxyStats.retainOnly). */
+  readonly counters: readonly RequestStats[];
 }
 
+/**
+ * Builds everything a config needs without touching the one in force. The caller commits it
+ * (swaps it in, then sweeps transports and counters the old config alone used).
+ */
 export function compileConfig(
   config: ProxyConfig,
   transports: TransportRegistry,
@@ -27,25 +33,28 @@ export function compileConfig(
   const routers = new Map<string, Router>();
   for (const t of config.routeTables) routers.set(t.name, compileRouteTable(t));
   const listeners = new Map<string, ListenerConfigView>();
+  const counters: RequestStats[] = [];
   for (const l of config.listeners) {
-    const router = l.routeTable === undefined ? undefined : routers.get(l.routeTable);
-    const env: StackEnv | undefined =
-      router === undefined
-        ? undefined
-        : { listener: l.name, direction: l.direction, router, clusters, stats };
-    const dispatch =
-      env === undefined ? undefined : l.direction === 'inbound' ? inboundStack(env) : outboundStack(env);
-    // TCP-only listeners still need the clusters: give them an env without routes.
-    const view: ListenerConfigView = {
-      listener: l,
-      env: env ?? { listener: l.name, direction: l.direction, router: emptyRouter, clusters, stats },
-      dispatch,
+    // TCP-only listeners still need the clusters: they get an env without routes.
+    const router = (l.routeTable === undefined ? undefined : routers.get(l.routeTable)) ?? emptyRouter;
+    const env: StackEnv = {
+      listener: l.name,
+      direction: l.direction,
+      router,
+      clusters,
+      stats,
+      counters: new RouteCounters(stats, l.direction, l.name, router),
     };
-    listeners.set(l.name, view);
+    counters.push(...env.counters.all);
+    const dispatch =
+      l.routeTable === undefined
+        ? undefined
+        : l.direction === 'inbound'
+          ? inboundStack(env)
+          : outboundStack(env);
+    listeners.set(l.name, { listener: l, env, dispatch });
   }
-  transports.sweep();
-  stats.forgetUnused();
-  return { version: config.version, config, listeners };
+  return { version: config.version, config, listeners, counters };
 }
 
-const emptyRouter: Router = { match: () => undefined };
+const emptyRouter: Router = { match: () => undefined, routes: [] };

@@ -14,32 +14,43 @@ export interface StackEnv {
   router: Router;
   clusters: ReadonlyMap<string, ClusterRuntime>;
   stats: ProxyStats;
+  counters: RouteCounters;
 }
 
 const noop: Cancel = () => {};
 
-/** Counters per (route, cluster), found without building a key string per request. */
-export function statsLookup(env: StackEnv): (route: MatchedRoute, cluster: string) => RequestStats {
-  const byRoute = new Map<MatchedRoute, Map<string, RequestStats>>();
-  return (route, cluster) => {
-    let m = byRoute.get(route);
-    if (m === undefined) byRoute.set(route, (m = new Map()));
+/**
+ * The counters of one listener's routes, one per (route, backend cluster), made when the config
+ * is compiled so that every route is exported (and kept across reloads) before its first request,
+ * and found per request without building a key string.
+ */
+export class RouteCounters {
+  private readonly byRoute = new Map<MatchedRoute, Map<string, RequestStats>>();
+  /** Every counter of this listener, for ProxyStats.retainOnly after a swap. */
+  readonly all: RequestStats[] = [];
+  private readonly stats: ProxyStats;
+  private readonly labels: { direction: 'inbound' | 'outbound'; listener: string };
+
+  constructor(stats: ProxyStats, direction: 'inbound' | 'outbound', listener: string, router: Router) {
+    this.stats = stats;
+    this.labels = { direction, listener };
+    for (const route of router.routes) for (const b of route.config.backends) this.get(route, b.cluster);
+  }
+
+  get(route: MatchedRoute, cluster: string): RequestStats {
+    let m = this.byRoute.get(route);
+    if (m === undefined) this.byRoute.set(route, (m = new Map()));
     let s = m.get(cluster);
     if (s === undefined) {
-      s = env.stats.requestStats({
-        direction: env.direction,
-        listener: env.listener,
-        route: route.name,
-        cluster,
-      });
+      s = this.stats.requestStats({ ...this.labels, route: route.name, cluster });
       m.set(cluster, s);
+      this.all.push(s);
     }
     return s;
-  };
+  }
 }
 
 export function routeAndForward(env: StackEnv): Dispatch {
-  const countersFor = statsLookup(env);
   return function forward(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): Cancel {
     const route = env.router.match(req);
     if (route === undefined) {
@@ -55,7 +66,7 @@ export function routeAndForward(env: StackEnv): Dispatch {
     const exchange = new RouteExchange(
       handler,
       env.stats,
-      countersFor(route, cluster.name),
+      env.counters.get(route, cluster.name),
       req.startTime,
       route.timeoutMs,
     );

@@ -22,6 +22,13 @@ export class ProxyServer {
   constructor(config: ProxyConfig, stats: ProxyStats) {
     this.stats = stats;
     this.current = compileConfig(config, this.transports, stats);
+    this.committed();
+  }
+
+  /** The config in force is final: drop the connection pools and counters only older configs used. */
+  private committed(): void {
+    this.transports.sweep();
+    this.stats.retainOnly(this.current.counters);
   }
 
   get version(): string {
@@ -59,6 +66,7 @@ export class ProxyServer {
       await this.syncListeners().catch(() => {});
       throw err;
     }
+    this.committed();
   }
 
   private async syncListeners(): Promise<void> {

@@ -34,10 +34,12 @@ const NO_QUERY: Map<string, string> = new Map();
 class CompiledRouter implements Router {
   private readonly domains: DomainIndex;
   private readonly vhosts: readonly (readonly CompiledRoute[])[];
+  readonly routes: readonly MatchedRoute[];
 
   constructor(domains: DomainIndex, vhosts: CompiledRoute[][]) {
     this.domains = domains;
     this.vhosts = vhosts;
+    this.routes = vhosts.flatMap((routes) => routes.map((r) => r.result));
   }
 
   match(input: RouteInput): MatchedRoute | undefined {

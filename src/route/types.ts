@@ -24,6 +24,8 @@ export interface MatchedRoute {
 
 export interface Router {
   match(input: RouteInput): MatchedRoute | undefined;
+  /** Every route of the table, in table order (the objects match() returns). */
+  readonly routes: readonly MatchedRoute[];
 }
 
 export interface RouteProblem {
