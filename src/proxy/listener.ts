@@ -126,7 +126,8 @@ export class ListenerRuntime {
         return this.serve('http1', socket, EMPTY);
       case 'http2':
         this.serve('http2', socket, EMPTY);
-        // Accepted paused (pauseOnConnect) and the HTTP/2 session does not start reading itself.
+        // We accepted it paused (pauseOnConnect) and the session does not start reading; a socket
+        // from detection must not be resumed here (its replayed head would be emitted as 'data').
         socket.resume();
         return;
       case 'tcp':
@@ -134,7 +135,6 @@ export class ListenerRuntime {
       default:
         detectProtocol(socket, l.detectTimeout).then(
           ({ protocol, head }) => {
-            socket.on('error', () => socket.destroy());
             if (l.protocol === 'http' && (protocol === 'tls' || protocol === 'tcp'))
               return this.serve('http1', socket, head);
             this.serve(protocol, socket, head);
