@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { formatDiagnostic, ConfigError } from '../errors.ts';
 import { loadConfigFile } from '../model/load.ts';
@@ -10,6 +11,12 @@ export function registerProxyCommand(program: Command): void {
     .option('--workers <n>', 'worker processes sharing the listeners', '1')
     .option('--check', 'validate the config and exit (0 valid, 1 invalid)')
     .action(async (opts: { config: string; workers: string; check?: boolean }) => {
+      if (cluster.isWorker) {
+        // A worker of --workers N serves what its primary validated, never the file directly.
+        const { runWorker } = await import('../proxy/run.ts');
+        await runWorker();
+        return;
+      }
       try {
         const cfg = await loadConfigFile(opts.config);
         if (opts.check) {

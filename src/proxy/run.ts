@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { startAdminServer } from '../admin/admin-server.ts';
 import { ConfigError } from '../errors.ts';
 import { loadConfigFile } from '../model/load.ts';
-import type { ProxyConfig } from '../model/schema.ts';
+import { ProxyConfig } from '../model/schema.ts';
 import { ProxyStats } from '../metrics/proxy-stats.ts';
 import { ClusterMetrics, setupWorkerMetrics } from '../metrics/workers.ts';
 import { ProxyServer } from './proxy-server.ts';
@@ -48,59 +48,101 @@ function watchFile(file: string, onChange: () => void): () => void {
   return () => w.close();
 }
 
-export async function runProxy(opts: RunOptions): Promise<void> {
-  if (opts.workers > 1 && cluster.isPrimary) return runPrimary(opts);
-  const worker = cluster.isWorker;
+/** The message a primary sends its workers: the validated config to serve (at start and on reload). */
+interface ConfigMessage {
+  type: 'trellis:config';
+  config: ProxyConfig;
+}
+
+function isConfigMessage(msg: unknown): msg is ConfigMessage {
+  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'trellis:config';
+}
+
+interface StopHooks {
+  /** Before the drain: stop whatever could reload or change the proxy. */
+  beforeDrain?: () => void;
+  /** After the drain, before exit. */
+  afterDrain?: () => Promise<void>;
+}
+
+/**
+ * Serves `config` in this process and drains on SIGTERM/SIGINT; returns the proxy and its
+ * registry. `hooks` may be filled in after this returns.
+ */
+async function serve(
+  config: ProxyConfig,
+  hooks: StopHooks,
+): Promise<{ proxy: ProxyServer; registry: Registry }> {
   const registry = new Registry();
   const stats = new ProxyStats(registry);
-  if (worker) setupWorkerMetrics(registry);
-  const proxy = new ProxyServer(opts.config, stats);
+  if (cluster.isWorker) setupWorkerMetrics(registry);
+  const proxy = new ProxyServer(config, stats);
   await proxy.start();
   log.info({ version: proxy.version, ports: proxy.ports() }, 'proxy listening');
-
-  const reload = async (): Promise<void> => {
-    const next = await tryLoad(opts.configFile);
-    if (next === undefined) return;
-    try {
-      await proxy.reload(next);
-      log.info({ version: next.version }, 'config reloaded');
-    } catch (err) {
-      log.error({ err }, 'config could not be applied, keeping the one in force');
-    }
-  };
-
-  let stopWatching = (): void => {};
-  let admin: { close(): Promise<void> } | undefined;
-  if (worker) {
-    process.on('message', (msg) => {
-      if (msg === 'trellis:reload') void reload();
-    });
-  } else {
-    const a = opts.config.admin;
-    admin = await startAdminServer(a.address, a.port, {
-      ready: () => proxy.ready,
-      configDump: () => ({ version: proxy.version, config: proxy.config }),
-      metrics: () => registry.metrics(),
-      metricsContentType: registry.contentType,
-    });
-    log.info({ admin: `${a.address}:${a.port}` }, 'admin listening');
-    stopWatching = watchFile(opts.configFile, () => void reload());
-    process.on('SIGHUP', () => void reload());
-  }
-
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ signal, drainTimeoutMs: proxy.config.drainTimeout }, 'draining');
-    stopWatching();
+    hooks.beforeDrain?.();
     await proxy.drain(proxy.config.drainTimeout);
-    await admin?.close();
+    await hooks.afterDrain?.();
     log.info('drained, exiting');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  return { proxy, registry };
+}
+
+async function apply(proxy: ProxyServer, next: ProxyConfig): Promise<void> {
+  try {
+    await proxy.reload(next);
+    log.info({ version: next.version }, 'config reloaded');
+  } catch (err) {
+    log.error({ err }, 'config could not be applied, keeping the one in force');
+  }
+}
+
+export async function runProxy(opts: RunOptions): Promise<void> {
+  if (opts.workers > 1) return runPrimary(opts);
+  const hooks: StopHooks = {};
+  const { proxy, registry } = await serve(opts.config, hooks);
+  const reload = async (): Promise<void> => {
+    const next = await tryLoad(opts.configFile);
+    if (next !== undefined) await apply(proxy, next);
+  };
+  const a = opts.config.admin;
+  const admin = await startAdminServer(a.address, a.port, {
+    ready: () => proxy.ready,
+    configDump: () => ({ version: proxy.version, config: proxy.config }),
+    metrics: () => registry.metrics(),
+    metricsContentType: registry.contentType,
+  });
+  log.info({ admin: `${a.address}:${a.port}` }, 'admin listening');
+  hooks.afterDrain = () => admin.close();
+  hooks.beforeDrain = watchFile(opts.configFile, () => void reload());
+  process.on('SIGHUP', () => void reload());
+}
+
+/**
+ * A worker of `--workers N`: it never reads the config file. The primary sends the config it
+ * validated, at start and on every reload, so a worker started after the file went bad still
+ * serves the last good config.
+ */
+export async function runWorker(): Promise<void> {
+  const first = await new Promise<ConfigMessage>((resolve) => {
+    const onMessage = (msg: unknown): void => {
+      if (!isConfigMessage(msg)) return;
+      process.off('message', onMessage);
+      resolve(msg);
+    };
+    process.on('message', onMessage);
+  });
+  const { proxy } = await serve(ProxyConfig.parse(first.config), {});
+  process.on('message', (msg: unknown) => {
+    if (isConfigMessage(msg)) void apply(proxy, ProxyConfig.parse(msg.config));
+  });
 }
 
 async function runPrimary(opts: RunOptions): Promise<void> {
@@ -108,8 +150,10 @@ async function runPrimary(opts: RunOptions): Promise<void> {
   const metrics = new ClusterMetrics({ primaryRegistry });
   let config = opts.config;
   let stopping = false;
+  const message = (): ConfigMessage => ({ type: 'trellis:config', config });
   const spawn = (): void => {
     const w = cluster.fork();
+    w.once('online', () => w.send(message()));
     w.on('exit', (code, signal) => {
       if (stopping) return;
       log.error({ worker: w.process.pid, code, signal }, 'worker exited, starting another');
@@ -121,7 +165,7 @@ async function runPrimary(opts: RunOptions): Promise<void> {
     const next = await tryLoad(opts.configFile);
     if (next === undefined) return;
     config = next;
-    for (const w of Object.values(cluster.workers ?? {})) w?.send('trellis:reload');
+    for (const w of Object.values(cluster.workers ?? {})) w?.send(message());
   };
   const a = config.admin;
   const admin = await startAdminServer(a.address, a.port, {

@@ -138,4 +138,33 @@ describe('--workers 2', () => {
       assert.fail(`workers still alive: ${workerPids.filter(isAlive).join(', ')}`),
     );
   });
+
+  test('a worker that dies while the file is invalid comes back with the last good config', async (t) => {
+    const up = await startNamedUpstream('up');
+    t.after(() => up.close());
+    const port = await freePort();
+    const proxy = await startProxy(
+      simpleConfig({
+        version: 'good',
+        listener: { port },
+        routes: [{ name: 'r', backends: [{ cluster: 'c' }] }],
+        clusters: [cluster('c', [up.port])],
+      }),
+      { workers: 2 },
+    );
+    t.after(() => proxy.stop());
+    await proxy.writeConfig('listeners: [ {');
+    await proxy.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('config rejected'));
+    const listening = (): number => proxy.logs.filter((l) => l.msg === 'proxy listening').length;
+    const victim = proxy.logs.find((l) => l.msg === 'proxy listening')!.pid as number;
+    process.kill(victim, 'SIGKILL');
+    await eventually(() => listening() === 3, 10_000).catch(() =>
+      assert.fail('no replacement worker started listening'),
+    );
+    for (let i = 0; i < 10; i++) assert.equal((await httpRequest({ port, path: `/again/${i}` })).status, 200);
+    assert.equal(
+      (JSON.parse((await proxy.adminGet('/config_dump')).body) as { version: string }).version,
+      'good',
+    );
+  });
 });
