@@ -1,0 +1,175 @@
+// Lowers resources and registered workloads into one proxy's snapshot (the internal model).
+// Most of a snapshot is the outbound side (route table + clusters), which depends only on the
+// proxy's namespace and scope: it is built once per (namespace, scope) and shared by every proxy
+// asking for it, so 2,000 proxies over 1,000 services cost a few outbound builds, not 2,000.
+import { createHash } from 'node:crypto';
+import type { Cluster, ProxyConfig, VirtualHost } from '../../model/schema.ts';
+import {
+  buildServiceCatalog,
+  byTargetService,
+  resolveServiceRef,
+  serviceKey,
+  type MeshService,
+  type Precedence,
+  type ServiceId,
+} from '../../resources/catalog.ts';
+import type {
+  ServiceResource,
+  TrafficPolicyResource,
+  TrafficRouteResource,
+  WorkloadProtocol,
+  WorkloadResource,
+} from '../../resources/kinds.ts';
+import { serviceCluster } from './clusters.ts';
+import { localParts, OUTBOUND_ROUTE_TABLE } from './local.ts';
+import { serviceRoutes, serviceVirtualHost, type ServiceRoutes } from './outbound.ts';
+
+export interface MeshState {
+  services: ServiceResource[];
+  workloads: WorkloadResource[];
+  routes: TrafficRouteResource[];
+  policies: TrafficPolicyResource[];
+}
+
+export interface ProxyTarget {
+  /** The proxy's own workload. */
+  workload: WorkloadResource;
+}
+
+export interface SnapshotOptions {
+  /** The snapshot's version; default: a hash of its content. */
+  version?: string;
+  /** Services the proxy calls (`name`, relative to its namespace, or `name.ns`); default: all. */
+  scope?: string[];
+}
+
+/** The outbound side shared by proxies of one namespace and scope. Never mutate: it is shared. */
+interface OutboundPart {
+  virtualHosts: VirtualHost[];
+  clusters: Cluster[];
+  hash: string;
+}
+
+export interface SnapshotCompiler {
+  compile(target: ProxyTarget, opts?: SnapshotOptions): ProxyConfig;
+}
+
+function sha256(...parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+}
+
+class CachingSnapshotCompiler implements SnapshotCompiler {
+  private readonly catalog: Map<string, MeshService>;
+  private readonly routes: Map<string, Precedence<TrafficRouteResource>>;
+  private readonly policies: Map<string, Precedence<TrafficPolicyResource>>;
+  // Per service, built on first use and shared by every outbound part that includes it.
+  private readonly serviceRouteCache = new Map<string, ServiceRoutes>();
+  private readonly clusterCache = new Map<string, Cluster>();
+  private readonly vhostCache = new Map<string, VirtualHost>();
+  private readonly outboundCache = new Map<string, OutboundPart>();
+
+  constructor(state: MeshState) {
+    this.catalog = buildServiceCatalog(state.services, state.workloads);
+    this.routes = byTargetService(state.routes);
+    this.policies = byTargetService(state.policies);
+  }
+
+  compile(target: ProxyTarget, opts: SnapshotOptions = {}): ProxyConfig {
+    const w = target.workload;
+    const outbound = this.outbound(w.metadata.namespace, opts.scope);
+    const local = localParts(w);
+    const body = {
+      node: local.node,
+      admin: local.admin,
+      drainTimeout: local.drainTimeout,
+      listeners: local.listeners,
+      routeTables: [
+        { name: OUTBOUND_ROUTE_TABLE, virtualHosts: outbound.virtualHosts },
+        ...local.routeTables,
+      ],
+      clusters: [...local.clusters, ...outbound.clusters],
+    };
+    // The shared part is hashed once; each proxy hashes only its own small part on top.
+    const version = opts.version ?? sha256(outbound.hash, JSON.stringify(local)).slice(0, 16);
+    return { version, ...body };
+  }
+
+  private outbound(namespace: string, scope: string[] | undefined): OutboundPart {
+    const keys =
+      scope === undefined
+        ? [...this.catalog.keys()]
+        : [...new Set(scope.map((ref) => serviceKey(resolveServiceRef(ref, namespace))))]
+            .filter((k) => this.catalog.has(k))
+            .sort();
+    const cacheKey = `${namespace}\n${scope === undefined ? '*' : keys.join(',')}`;
+    const cached = this.outboundCache.get(cacheKey);
+    if (cached !== undefined) return cached;
+
+    const virtualHosts: VirtualHost[] = [];
+    // Cluster key → the protocol to give it should the service not exist (that of its first caller).
+    const clusterKeys = new Map<string, { id: ServiceId; protocol: WorkloadProtocol }>();
+    for (const key of keys) {
+      const svc = this.catalog.get(key)!;
+      const routes = this.serviceRoutes(svc);
+      virtualHosts.push(this.virtualHost(svc, namespace, routes));
+      if (!clusterKeys.has(key)) clusterKeys.set(key, { id: svc, protocol: svc.protocol });
+      for (const t of routes.targets) {
+        const tk = serviceKey(t);
+        if (!clusterKeys.has(tk)) clusterKeys.set(tk, { id: t, protocol: svc.protocol });
+      }
+    }
+    const clusters = [...clusterKeys]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, { id, protocol }]) => this.cluster(key, id, protocol));
+    const part = { virtualHosts, clusters, hash: sha256(JSON.stringify({ virtualHosts, clusters })) };
+    this.outboundCache.set(cacheKey, part);
+    return part;
+  }
+
+  private serviceRoutes(svc: MeshService): ServiceRoutes {
+    let r = this.serviceRouteCache.get(svc.key);
+    if (r === undefined) {
+      r = serviceRoutes(svc, this.routes.get(svc.key)?.winner);
+      this.serviceRouteCache.set(svc.key, r);
+    }
+    return r;
+  }
+
+  /** Two variants per service: with the short name (proxy in its namespace) and without. */
+  private virtualHost(svc: MeshService, namespace: string, routes: ServiceRoutes): VirtualHost {
+    const local = svc.namespace === namespace;
+    const key = `${svc.key}\n${local}`;
+    let vh = this.vhostCache.get(key);
+    if (vh === undefined) {
+      vh = serviceVirtualHost(svc, namespace, routes.routes);
+      this.vhostCache.set(key, vh);
+    }
+    return vh;
+  }
+
+  private cluster(key: string, id: ServiceId, protocol: WorkloadProtocol): Cluster {
+    const svc = this.catalog.get(key);
+    // A missing service's cluster takes its caller's protocol; cache it per protocol.
+    const cacheKey = svc === undefined ? `${key}\n${protocol}` : key;
+    let c = this.clusterCache.get(cacheKey);
+    if (c === undefined) {
+      c = serviceCluster(id, svc, svc?.protocol ?? protocol, this.policies.get(key)?.winner);
+      this.clusterCache.set(cacheKey, c);
+    }
+    return c;
+  }
+}
+
+/**
+ * A compiler for one state of the mesh. Build a new one when the state changes; snapshots it
+ * returns share their outbound parts with each other, so treat them as read-only.
+ */
+export function createSnapshotCompiler(state: MeshState): SnapshotCompiler {
+  return new CachingSnapshotCompiler(state);
+}
+
+export function compileSnapshot(state: MeshState, target: ProxyTarget, opts?: SnapshotOptions): ProxyConfig {
+  return createSnapshotCompiler(state).compile(target, opts);
+}
