@@ -30,6 +30,8 @@ export class ConfigError extends TrellisError {
 
 export function formatDiagnostic(d: Diagnostic): string {
   const at = d.path ? ` (${d.path})` : '';
+  // Line 0: the config came as data (a pushed snapshot), so the path is the only location.
+  if (d.line === 0) return `${d.file}: ${d.message}${at}`;
   return `${d.file}:${d.line}:${d.column}: ${d.message}${at}`;
 }
 

@@ -117,6 +117,30 @@ function checkReferences(cfg: ProxyConfig, at: (path: PathSegment[], message: st
   });
 }
 
+/**
+ * Validates a config that arrived as data (the control plane's push), not as a file: the same
+ * checks, with diagnostics located by path only.
+ */
+export function validateConfig(raw: unknown, source: string): ProxyConfig {
+  const diagnostics: Diagnostic[] = [];
+  const at = (path: readonly PathSegment[], message: string): void => {
+    diagnostics.push({ file: source, line: 0, column: 0, path: formatPath(path), message });
+  };
+  const parsed = ProxyConfig.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      at(
+        issue.path.filter((p): p is PathSegment => typeof p !== 'symbol'),
+        issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
+      );
+    }
+    throw new ConfigError(diagnostics);
+  }
+  checkReferences(parsed.data, at);
+  if (diagnostics.length > 0) throw new ConfigError(diagnostics);
+  return parsed.data;
+}
+
 export async function loadConfigFile(file: string): Promise<ProxyConfig> {
   const text = await readFile(file, 'utf8');
   return parseConfigText(text, file);

@@ -86,7 +86,8 @@ export class ProxyServer {
       }
       const runtime = new ListenerRuntime(view, this.stats.listenerConnections(name));
       await runtime.listen();
-      this.listeners.set(name, { runtime, key: bindKey(view.listener) });
+      // Keyed by the port actually bound, so a later config that names the port a `port: 0` got keeps the socket.
+      this.listeners.set(name, { runtime, key: bindKey({ ...view.listener, port: runtime.port }) });
     }
   }
 

@@ -1,0 +1,83 @@
+// The CLI's client of the control plane's REST API. Failures become CliError with an exit code
+// scripts can trust: 1 refused or invalid, 3 control plane unreachable.
+import { TrellisError, type Diagnostic } from '../errors.ts';
+import type { ControlTarget } from './control-target.ts';
+
+export const EXIT_REFUSED = 1;
+export const EXIT_UNREACHABLE = 3;
+
+export class CliError extends TrellisError {
+  readonly exitCode: number;
+  readonly diagnostics: Diagnostic[];
+  constructor(code: string, message: string, exitCode: number, diagnostics: Diagnostic[] = []) {
+    super(code, message);
+    this.exitCode = exitCode;
+    this.diagnostics = diagnostics;
+  }
+}
+
+interface ErrorBody {
+  error?: { code?: string; message?: string; diagnostics?: Diagnostic[] };
+}
+
+export class ControlApi {
+  private readonly target: ControlTarget;
+
+  constructor(target: ControlTarget) {
+    this.target = target;
+  }
+
+  /** Tries each control-plane URL in turn (replicas); the first that answers decides. */
+  async request<T>(
+    method: string,
+    path: string,
+    body?: string,
+    contentType = 'application/yaml',
+  ): Promise<T> {
+    let lastError: unknown;
+    for (const base of this.target.urls) {
+      let res: Response;
+      try {
+        res = await fetch(`${base}${path}`, {
+          method,
+          ...(body !== undefined ? { body, headers: { 'content-type': contentType } } : {}),
+          signal: AbortSignal.timeout(30_000),
+        });
+      } catch (err) {
+        lastError = err;
+        continue;
+      }
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new CliError(
+          'TRELLIS_BAD_RESPONSE',
+          `${base} answered ${res.status} with non-JSON`,
+          EXIT_REFUSED,
+        );
+      }
+      if (!res.ok) {
+        const e = (parsed as ErrorBody).error ?? {};
+        throw new CliError(
+          e.code ?? 'TRELLIS_API_ERROR',
+          e.message ?? `HTTP ${res.status}`,
+          EXIT_REFUSED,
+          e.diagnostics ?? [],
+        );
+      }
+      return parsed as T;
+    }
+    const cause =
+      lastError instanceof Error
+        ? ((lastError.cause as Error | undefined)?.message ?? lastError.message)
+        : '';
+    throw new CliError(
+      'TRELLIS_CONTROL_UNREACHABLE',
+      `cannot reach the control plane at ${this.target.urls.join(', ')} (from ${this.target.source}): ${cause}\n` +
+        'Is `trellis up` running? Point to it with --control URL or TRELLIS_CONTROL.',
+      EXIT_UNREACHABLE,
+    );
+  }
+}

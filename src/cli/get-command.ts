@@ -1,0 +1,240 @@
+// `trellis get`, `trellis describe service`, `trellis proxy-status`: reading the mesh.
+import type { Command } from 'commander';
+import { KINDS, resolveKind, type Resource } from '../resources/kinds.ts';
+import type { ServiceDescription } from '../control/describe.ts';
+import type { ProxyStatus } from '../control/push-server.ts';
+import { ControlApi } from './api-client.ts';
+import { resolveControl } from './control-target.ts';
+import { colour, parseOutput, structured, table, type OutputFormat } from './output.ts';
+
+interface GetOptions {
+  namespace: string;
+  allNamespaces?: boolean;
+  output?: string;
+  control?: string;
+}
+
+function age(iso: string | undefined): string {
+  if (iso === undefined) return '-';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+/** Columns per kind: [header, cell] pairs; `wide` adds the second list. */
+function columns(r: Resource): { base: [string, string][]; wide: [string, string][] } {
+  switch (r.kind) {
+    case 'Service':
+      return {
+        base: [
+          [
+            'PORTS',
+            r.spec.ports.map((p) => `${p.port}${p.appProtocol ? `/${p.appProtocol}` : ''}`).join(','),
+          ],
+          [
+            'SELECTOR',
+            Object.entries(r.spec.selector ?? {})
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',') || '<none>',
+          ],
+        ],
+        wide: [],
+      };
+    case 'Workload':
+      return {
+        base: [
+          ['SERVICE', r.spec.service],
+          ['VERSION', r.metadata.labels.version],
+          ['ADDRESS', `${r.spec.address}:${r.spec.ports.inbound}`],
+          ['READY', r.spec.ready ? 'true' : 'false'],
+        ],
+        wide: [
+          ['APP-PORT', String(r.spec.ports.app)],
+          ['PROTOCOL', r.spec.protocol],
+          ['SERVICE-ACCOUNT', r.spec.serviceAccount],
+        ],
+      };
+    case 'TrafficRoute':
+      return {
+        base: [
+          ['SERVICE', r.spec.service],
+          ['ROUTES', r.spec.routes.map((rt, i) => rt.name ?? `#${i}`).join(',')],
+        ],
+        wide: [
+          [
+            'BACKENDS',
+            r.spec.routes
+              .map((rt) => rt.backends.map((b) => `${b.service}:${b.weight ?? 1}`).join('+'))
+              .join(' '),
+          ],
+        ],
+      };
+    case 'TrafficPolicy':
+      return { base: [['SERVICE', r.spec.service]], wide: [['LB', r.spec.lb?.policy ?? 'default']] };
+  }
+}
+
+function printResources(items: Resource[], format: OutputFormat, showNamespace: boolean): void {
+  if (format === 'json' || format === 'yaml') {
+    process.stdout.write(structured(items.length === 1 ? items[0] : { kind: 'List', items }, format));
+    return;
+  }
+  if (items.length === 0) {
+    process.stderr.write('No resources found.\n');
+    return;
+  }
+  const sample = columns(items[0]!);
+  const pick = (c: ReturnType<typeof columns>): [string, string][] =>
+    format === 'wide' ? [...c.base, ...c.wide] : c.base;
+  const headers = [...(showNamespace ? ['NAMESPACE'] : []), 'NAME', ...pick(sample).map(([h]) => h)];
+  const rows = items.map((r) => [
+    ...(showNamespace ? [r.metadata.namespace] : []),
+    r.metadata.name,
+    ...pick(columns(r)).map(([, v]) => v),
+  ]);
+  process.stdout.write(table(headers, rows));
+}
+
+export function registerGetCommands(program: Command): void {
+  program
+    .command('get')
+    .description(
+      `list resources: ${KINDS.map((k) => k.toLowerCase()).join(', ')} (plural and short names work)`,
+    )
+    .argument('<kind>', 'resource kind')
+    .argument('[name]', 'one resource')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-A, --all-namespaces', 'every namespace')
+    .option('-o, --output <format>', 'json|yaml|wide')
+    .option('--control <url>', 'control plane URL')
+    .action(async (kindArg: string, name: string | undefined, opts: GetOptions) => {
+      const kind = resolveKind(kindArg);
+      if (kind === undefined) throw new Error(`unknown kind "${kindArg}"; known: ${KINDS.join(', ')}`);
+      const format = parseOutput(opts.output);
+      const api = new ControlApi(resolveControl(opts.control));
+      if (name !== undefined) {
+        const r = await api.request<Resource>(
+          'GET',
+          `/api/v1/resources/${kind}/${opts.namespace}/${encodeURIComponent(name)}`,
+        );
+        printResources([r], format, false);
+        return;
+      }
+      const ns = opts.allNamespaces === true ? '' : opts.namespace;
+      const res = await api.request<{ items: Resource[] }>(
+        'GET',
+        `/api/v1/resources/${kind}?namespace=${encodeURIComponent(ns)}`,
+      );
+      printResources(res.items, format, opts.allNamespaces === true);
+    });
+
+  program
+    .command('describe')
+    .description('show a service: endpoints and health, the routes and policies that apply')
+    .argument('<kind>', 'service')
+    .argument('<name>', 'service name')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-o, --output <format>', 'json|yaml')
+    .option('--control <url>', 'control plane URL')
+    .action(async (kind: string, name: string, opts: GetOptions) => {
+      if (resolveKind(kind) !== 'Service') throw new Error('describe supports: service');
+      const api = new ControlApi(resolveControl(opts.control));
+      const d = await api.request<ServiceDescription & { proxies: ProxyStatus[] }>(
+        'GET',
+        `/api/v1/services/${encodeURIComponent(opts.namespace)}/${encodeURIComponent(name)}`,
+      );
+      const format = parseOutput(opts.output);
+      if (format === 'json' || format === 'yaml') return void process.stdout.write(structured(d, format));
+      const out: string[] = [
+        `Name:       ${d.name}`,
+        `Namespace:  ${d.namespace}`,
+        `Source:     ${d.source}`,
+        `Ports:      ${d.ports.join(', ')}`,
+        `Protocol:   ${d.protocol}`,
+        `Selector:   ${
+          d.selector === undefined
+            ? '<implicit>'
+            : Object.entries(d.selector)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(',')
+        }`,
+        'Endpoints:',
+      ];
+      if (d.endpoints.length === 0) out.push('  <none>');
+      else {
+        const t = table(
+          ['WORKLOAD', 'VERSION', 'ADDRESS', 'READY', 'SERVICE-ACCOUNT'],
+          d.endpoints.map((e) => [
+            e.workload,
+            e.version,
+            `${e.address}:${e.inboundPort}`,
+            e.ready ? colour.green('true') : colour.red('false'),
+            e.serviceAccount,
+          ]),
+        );
+        out.push(
+          ...t
+            .trimEnd()
+            .split('\n')
+            .map((l) => `  ${l}`),
+        );
+      }
+      const named = (r: Resource | undefined): string =>
+        r === undefined ? '<none>' : `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+      out.push(
+        `Route:      ${named(d.route)}${d.ignoredRoutes.length ? colour.yellow(` (ignored: ${d.ignoredRoutes.join(', ')})`) : ''}`,
+      );
+      if (d.route?.kind === 'TrafficRoute') {
+        for (const rt of d.route.spec.routes) {
+          out.push(
+            `  ${rt.name ?? '-'} → ${rt.backends.map((b) => `${b.service} (${b.weight ?? 1})`).join(', ')}`,
+          );
+        }
+      }
+      out.push(
+        `Policy:     ${named(d.policy)}${d.ignoredPolicies.length ? colour.yellow(` (ignored: ${d.ignoredPolicies.join(', ')})`) : ''}`,
+      );
+      out.push(`Used by:    ${d.referencedBy.join(', ') || '<none>'}`);
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+
+  program
+    .command('proxy-status')
+    .description('every connected proxy, the config version it acknowledged, and any it rejected')
+    .option('-o, --output <format>', 'json|yaml|wide')
+    .option('--control <url>', 'control plane URL')
+    .action(async (opts: { output?: string; control?: string }) => {
+      const api = new ControlApi(resolveControl(opts.control));
+      const { items } = await api.request<{ items: ProxyStatus[] }>('GET', '/api/v1/proxies');
+      const format = parseOutput(opts.output);
+      if (format === 'json' || format === 'yaml')
+        return void process.stdout.write(structured({ items }, format));
+      if (items.length === 0) return void process.stderr.write('No proxies connected.\n');
+      const status = (p: ProxyStatus): string =>
+        p.nacked !== undefined
+          ? colour.red(`REJECTED ${p.nacked.version}: ${p.nacked.error.split('\n')[0]}`)
+          : p.acked !== undefined && p.acked === p.sent
+            ? colour.green('SYNCED')
+            : colour.yellow('STALE');
+      const rows = items.map((p) => [
+        p.workload,
+        p.namespace,
+        p.sent ?? '-',
+        p.acked ?? '-',
+        status(p),
+        ...(format === 'wide' ? [age(p.connectedAt), p.id] : []),
+      ]);
+      process.stdout.write(
+        table(
+          [
+            'NAME',
+            'NAMESPACE',
+            'SENT',
+            'ACKED',
+            'STATUS',
+            ...(format === 'wide' ? ['CONNECTED', 'PROXY-ID'] : []),
+          ],
+          rows,
+        ),
+      );
+    });
+}

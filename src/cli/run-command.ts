@@ -1,0 +1,119 @@
+// `trellis run -- CMD ARGS`: starts the sidecar, waits until it serves its first snapshot, then
+// starts the app with PORT and HTTP_PROXY pointing at it. The two live and die together: when the
+// app exits the sidecar deregisters and drains and `run` exits with the app's status; when the
+// sidecar dies the app is stopped (no unmeshed app left running).
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import type { Command } from 'commander';
+import { resolveControl } from './control-target.ts';
+import type { SidecarReadyMessage } from './sidecar-command.ts';
+import { addWorkloadOptions, parsePort, toArgv, type WorkloadFlags } from './workload-options.ts';
+
+const STOP_GRACE_MS = 5000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function isReady(msg: unknown): msg is SidecarReadyMessage {
+  return (
+    typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'trellis:sidecar-ready'
+  );
+}
+
+/** SIGTERM, then SIGKILL after the grace period; resolves when the child is gone. */
+function stopChild(child: ChildProcess, graceMs = STOP_GRACE_MS): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => (clearTimeout(kill), resolve()));
+    child.kill('SIGTERM');
+  });
+}
+
+export function registerRunCommand(program: Command): void {
+  addWorkloadOptions(
+    program
+      .command('run')
+      .description(
+        'start an app with its sidecar and register it in the mesh: trellis run --service NAME -- CMD ARGS',
+      )
+      .argument('<command...>', 'the app command (after --)'),
+  ).action(async (command: string[], flags: WorkloadFlags) => {
+    const control = resolveControl(flags.control);
+    const appPort = flags.port !== undefined ? parsePort(flags.port, '--port') : await freePort();
+    const entry = process.argv[1] ?? '';
+    const sidecar = spawn(
+      process.execPath,
+      [...process.execArgv, entry, 'sidecar', ...toArgv(flags, control.urls, appPort)],
+      {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
+    const ready = await new Promise<SidecarReadyMessage | undefined>((resolve) => {
+      sidecar.on('message', (m: unknown) => isReady(m) && resolve(m));
+      sidecar.once('exit', () => resolve(undefined));
+    });
+    if (ready === undefined) {
+      process.stderr.write(
+        `trellis run: the sidecar exited before it was ready (control plane: ${control.urls.join(', ')})\n`,
+      );
+      process.exit(1);
+    }
+    const proxyUrl = `http://127.0.0.1:${ready.ports.outbound}`;
+    const [cmd, ...args] = command;
+    const app = spawn(cmd ?? '', args, {
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        PORT: String(appPort),
+        HTTP_PROXY: proxyUrl,
+        http_proxy: proxyUrl,
+        // gRPC clients (grpc-js, grpc-go) read grpc_proxy first.
+        grpc_proxy: proxyUrl,
+        NO_PROXY: 'localhost,127.0.0.1,::1',
+        no_proxy: 'localhost,127.0.0.1,::1',
+        TRELLIS_WORKLOAD: ready.name,
+        TRELLIS_ADMIN: `http://127.0.0.1:${ready.ports.admin}`,
+      },
+    });
+    let finishing = false;
+    app.once('error', (err) => {
+      process.stderr.write(`trellis run: cannot start ${cmd}: ${err.message}\n`);
+      finishing = true;
+      void stopChild(sidecar).then(() => process.exit(127));
+    });
+    app.once('exit', (code, signal) => {
+      if (finishing) return;
+      finishing = true;
+      // The app is gone: deregister and drain, then report the app's own status.
+      void stopChild(sidecar).then(() =>
+        process.exit(code ?? (signal !== null ? 128 + (signalNumber(signal) ?? 1) : 1)),
+      );
+    });
+    sidecar.once('exit', (code, signal) => {
+      if (finishing) return;
+      finishing = true;
+      process.stderr.write(`trellis run: the sidecar exited (${signal ?? code}); stopping the app\n`);
+      void stopChild(app).then(() => process.exit(1));
+    });
+    const forward = (signal: NodeJS.Signals): void => {
+      // Stop the app first; its exit then takes the sidecar down cleanly.
+      if (app.exitCode === null && app.signalCode === null) app.kill(signal);
+    };
+    process.on('SIGINT', () => forward('SIGINT'));
+    process.on('SIGTERM', () => forward('SIGTERM'));
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals): number | undefined {
+  const n: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  return n[signal];
+}

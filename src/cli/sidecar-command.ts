@@ -1,0 +1,63 @@
+// `trellis sidecar`: the sidecar alone, for an app started some other way (and what `trellis run`
+// starts next to the app). Exits 0 after a drain on SIGTERM/SIGINT, or when its parent goes away.
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { resolveControl } from './control-target.ts';
+import { addWorkloadOptions, parsePort, toSidecarOptions, type WorkloadFlags } from './workload-options.ts';
+
+/** What the sidecar tells `trellis run` (over IPC) once it serves its first snapshot. */
+export interface SidecarReadyMessage {
+  type: 'trellis:sidecar-ready';
+  name: string;
+  ports: { inbound: number; outbound: number; admin: number };
+}
+
+export function registerSidecarCommand(program: Command): void {
+  addWorkloadOptions(
+    program
+      .command('sidecar')
+      .description('run a sidecar proxy for an app started separately (needs --port)'),
+  ).action(async (flags: WorkloadFlags) => {
+    const { startSidecar } = await import('../sidecar/sidecar.ts');
+    const log = pino({ name: 'trellis-sidecar', base: { pid: process.pid } }, pino.destination(2));
+    if (flags.port === undefined) throw new Error('--port (the app port) is required');
+    const control = resolveControl(flags.control);
+    const sidecar = await startSidecar(
+      toSidecarOptions(flags, control.urls, parsePort(flags.port, '--port')),
+      log,
+    );
+    log.info(
+      { workload: sidecar.registration.name, ports: sidecar.ports, control: control.urls },
+      'sidecar listening, waiting for its first snapshot',
+    );
+    const slow = setTimeout(
+      () =>
+        log.warn(
+          { control: control.urls, source: control.source },
+          'no snapshot from the control plane yet — is `trellis up` running and reachable?',
+        ),
+      5000,
+    );
+    let stopping = false;
+    const stop = async (why: string): Promise<void> => {
+      if (stopping) return;
+      stopping = true;
+      clearTimeout(slow);
+      log.info({ why }, 'deregistering and draining');
+      await sidecar.stop();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+    // Started by `trellis run`: if that supervisor dies, the sidecar must not linger.
+    process.on('disconnect', () => void stop('supervisor gone'));
+    await sidecar.control.firstSnapshot;
+    clearTimeout(slow);
+    const ready: SidecarReadyMessage = {
+      type: 'trellis:sidecar-ready',
+      name: sidecar.registration.name,
+      ports: sidecar.ports,
+    };
+    process.send?.(ready);
+  });
+}

@@ -1,0 +1,60 @@
+// `trellis up`: the control plane in the foreground, with its embedded store under --dir (or etcd).
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { CONTROL_FILE, DEFAULT_CONTROL_PORT, DEFAULT_DIR } from './control-target.ts';
+
+interface UpOptions {
+  dir: string;
+  port: string;
+  host: string;
+  etcd?: string;
+  etcdPrefix: string;
+}
+
+export function registerUpCommand(program: Command): void {
+  program
+    .command('up')
+    .description('start the control plane in the foreground (API, push stream, registry)')
+    .option('--dir <dir>', 'state directory: embedded store and control.json', DEFAULT_DIR)
+    .option('--port <port>', 'API and push stream port', String(DEFAULT_CONTROL_PORT))
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--etcd <urls>', 'use etcd (comma-separated client URLs) instead of the embedded store')
+    .option('--etcd-prefix <prefix>', 'key prefix in etcd', '/trellis/')
+    .action(async (opts: UpOptions) => {
+      // Loaded here, not at the top: `trellis proxy` must not pay for the control plane's modules.
+      const { startControlPlane } = await import('../control/control-plane.ts');
+      const { openStore } = await import('../store/index.ts');
+      const log = pino({ name: 'trellis-control', base: { pid: process.pid } }, pino.destination(2));
+      await mkdir(opts.dir, { recursive: true });
+      const store = await openStore(
+        opts.etcd !== undefined
+          ? { etcd: opts.etcd.split(','), prefix: opts.etcdPrefix }
+          : { dir: path.resolve(opts.dir) },
+      );
+      const cp = await startControlPlane({ store, host: opts.host, port: Number(opts.port) });
+      cp.push.onPushed = (p) => {
+        if (p.sent > 0) log.info(p, 'pushed');
+      };
+      const controlFile = path.join(opts.dir, CONTROL_FILE);
+      await writeFile(controlFile, `${JSON.stringify({ url: cp.url, pid: process.pid })}\n`);
+      log.info({ url: cp.url, store: store.kind, dir: path.resolve(opts.dir) }, 'control plane listening');
+      process.stdout.write(
+        `Trellis control plane\n  API and push stream: ${cp.url}\n  store: ${store.kind === 'etcd' ? `etcd ${opts.etcd}` : path.resolve(opts.dir)}\n` +
+          `Other commands find it through ${controlFile} (or --control ${cp.url}).\n`,
+      );
+      let stopping = false;
+      const stop = async (): Promise<void> => {
+        if (stopping) return;
+        stopping = true;
+        log.info('stopping');
+        await cp.close();
+        await store.close();
+        await rm(controlFile, { force: true });
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop());
+      process.on('SIGTERM', () => void stop());
+    });
+}

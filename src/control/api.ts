@@ -1,0 +1,204 @@
+// The control plane's REST API (JSON). Resources are applied as YAML text so the diagnostics
+// point at the user's file, line and column; nothing invalid is ever stored.
+//   GET    /api/v1/health
+//   POST   /api/v1/apply?file=NAME[&dryRun=1]  body: YAML/JSON (one or many documents)
+//   POST   /api/v1/delete?file=NAME       body: YAML/JSON; deletes what it names
+//   GET    /api/v1/resources/KIND[?namespace=NS]
+//   GET    /api/v1/resources/KIND/NS/NAME
+//   DELETE /api/v1/resources/KIND/NS/NAME
+//   GET    /api/v1/proxies                 what `trellis proxy-status` shows
+//   GET    /api/v1/services/NS/NAME        what `trellis describe service` shows
+import type http from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
+import { ConfigError, TrellisError } from '../errors.ts';
+import { KINDS, resourceKey, type Resource } from '../resources/kinds.ts';
+import { parseResources, validateResourceSet } from '../resources/parse.ts';
+import type { Store } from '../store/types.ts';
+import { describeService } from './describe.ts';
+import { ApiError, BodyTooLargeError, NotFoundError, UnknownKindError } from './errors.ts';
+import { RESOURCE_PREFIX, type MeshView } from './mesh-view.ts';
+import type { PushServer } from './push-server.ts';
+
+export interface ApiContext {
+  store: Store;
+  view: MeshView;
+  push: PushServer;
+}
+
+const MAX_BODY = 8 * 1024 * 1024;
+
+type Params = Record<string, string>;
+type Handler = (
+  ctx: ApiContext,
+  req: http.IncomingMessage,
+  params: Params,
+  query: URLSearchParams,
+) => Promise<unknown>;
+
+const routes: [method: string, pattern: RegExp, handler: Handler][] = [
+  [
+    'GET',
+    /^\/api\/v1\/health$/,
+    async (ctx) => ({ status: 'ok', store: ctx.store.kind, revision: ctx.view.revision }),
+  ],
+  ['POST', /^\/api\/v1\/apply$/, apply],
+  ['POST', /^\/api\/v1\/delete$/, deleteFromText],
+  ['GET', /^\/api\/v1\/resources\/(?<kind>[^/]+)$/, list],
+  ['GET', /^\/api\/v1\/resources\/(?<kind>[^/]+)\/(?<ns>[^/]+)\/(?<name>[^/]+)$/, getOne],
+  ['DELETE', /^\/api\/v1\/resources\/(?<kind>[^/]+)\/(?<ns>[^/]+)\/(?<name>[^/]+)$/, deleteOne],
+  ['GET', /^\/api\/v1\/proxies$/, async (ctx) => ({ items: ctx.push.status() })],
+  [
+    'GET',
+    /^\/api\/v1\/services\/(?<ns>[^/]+)\/(?<name>[^/]+)$/,
+    async (ctx, _req, p) => {
+      const d = describeService(ctx.view.state(), p.ns ?? '', p.name ?? '');
+      if (d === undefined) throw NotFoundError(`service ${p.name}.${p.ns}`);
+      return { ...d, proxies: ctx.push.status().filter((s) => s.namespace === p.ns) };
+    },
+  ],
+];
+
+/** Answers an /api/ request; returns false for any other path. */
+export async function handleApi(
+  ctx: ApiContext,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<boolean> {
+  const url = new URL(req.url ?? '/', 'http://control');
+  if (!url.pathname.startsWith('/api/')) return false;
+  let matchedPath = false;
+  for (const [method, pattern, handler] of routes) {
+    const m = pattern.exec(url.pathname);
+    if (m === null) continue;
+    matchedPath = true;
+    if (method !== req.method) continue;
+    try {
+      const params = Object.fromEntries(
+        Object.entries(m.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
+      );
+      sendJson(res, 200, await handler(ctx, req, params, url.searchParams));
+    } catch (err) {
+      sendError(res, err);
+    }
+    return true;
+  }
+  sendError(
+    res,
+    matchedPath
+      ? new ApiError('TRELLIS_METHOD_NOT_ALLOWED', 405, `${req.method} not allowed on ${url.pathname}`)
+      : NotFoundError(`API path ${url.pathname}`),
+  );
+  return true;
+}
+
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw BodyTooLargeError(MAX_BODY);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function kindParam(p: Params): (typeof KINDS)[number] {
+  const kind = KINDS.find((k) => k.toLowerCase() === (p.kind ?? '').toLowerCase());
+  if (kind === undefined) throw UnknownKindError(p.kind ?? '');
+  return kind;
+}
+
+async function apply(
+  ctx: ApiContext,
+  req: http.IncomingMessage,
+  _p: Params,
+  q: URLSearchParams,
+): Promise<unknown> {
+  const resources = parseResources(await readBody(req), q.get('file') ?? 'stdin');
+  const dryRun = q.get('dryRun') === '1';
+  const results = [];
+  for (const r of resources) {
+    const key = resourceKey(r);
+    const before = await ctx.store.get(key);
+    let action: 'created' | 'configured' | 'unchanged' = before === undefined ? 'created' : 'configured';
+    if (before !== undefined && isDeepStrictEqual(before.value, r)) action = 'unchanged';
+    else if (!dryRun) await ctx.store.put(key, r);
+    results.push({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name, action });
+  }
+  const merged = new Map(ctx.view.all().map((r) => [resourceKey(r), r]));
+  for (const r of resources) merged.set(resourceKey(r), r);
+  return { results, warnings: validateResourceSet([...merged.values()]) };
+}
+
+async function deleteFromText(
+  ctx: ApiContext,
+  req: http.IncomingMessage,
+  _p: Params,
+  q: URLSearchParams,
+): Promise<unknown> {
+  const resources = parseResources(await readBody(req), q.get('file') ?? 'stdin');
+  const results = [];
+  for (const r of resources) {
+    const deleted = await ctx.store.delete(resourceKey(r));
+    results.push({
+      kind: r.kind,
+      namespace: r.metadata.namespace,
+      name: r.metadata.name,
+      action: deleted ? 'deleted' : 'not found',
+    });
+  }
+  return { results };
+}
+
+async function list(
+  ctx: ApiContext,
+  _req: http.IncomingMessage,
+  p: Params,
+  q: URLSearchParams,
+): Promise<unknown> {
+  const kind = kindParam(p);
+  const ns = q.get('namespace');
+  const prefix = `${RESOURCE_PREFIX}${kind}/${ns !== null && ns !== '' ? `${ns}/` : ''}`;
+  const items: Resource[] = ctx.view
+    .all()
+    .filter((r) => resourceKey(r).startsWith(prefix))
+    .sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)));
+  return { kind, items };
+}
+
+async function getOne(ctx: ApiContext, _req: http.IncomingMessage, p: Params): Promise<unknown> {
+  const kind = kindParam(p);
+  const entry = await ctx.store.get(`${RESOURCE_PREFIX}${kind}/${p.ns}/${p.name}`);
+  if (entry === undefined) throw NotFoundError(`${kind} ${p.ns}/${p.name}`);
+  return entry.value;
+}
+
+async function deleteOne(ctx: ApiContext, _req: http.IncomingMessage, p: Params): Promise<unknown> {
+  const kind = kindParam(p);
+  const deleted = await ctx.store.delete(`${RESOURCE_PREFIX}${kind}/${p.ns}/${p.name}`);
+  if (!deleted) throw NotFoundError(`${kind} ${p.ns}/${p.name}`);
+  return { results: [{ kind, namespace: p.ns, name: p.name, action: 'deleted' }] };
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function sendError(res: http.ServerResponse, err: unknown): void {
+  if (err instanceof ConfigError) {
+    sendJson(res, 422, { error: { code: err.code, message: err.message, diagnostics: err.diagnostics } });
+  } else if (err instanceof ApiError) {
+    sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details } });
+  } else if (err instanceof TrellisError) {
+    sendJson(res, 503, { error: { code: err.code, message: err.message } });
+  } else {
+    sendJson(res, 500, {
+      error: { code: 'TRELLIS_INTERNAL', message: err instanceof Error ? err.message : String(err) },
+    });
+  }
+}

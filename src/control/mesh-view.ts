@@ -1,0 +1,103 @@
+// The control plane's in-memory view of the store: every resource, kept current by a watch.
+// Compiling snapshots reads this view, never the store, so a push costs no store round trip.
+import type { Store, WatchEvent } from '../store/types.ts';
+import { isKind, RESOURCE_SCHEMAS, type Resource } from '../resources/kinds.ts';
+import type { MeshState } from '../control/snapshot/index.ts';
+
+export const RESOURCE_PREFIX = 'resources/';
+
+export class MeshView {
+  private readonly store: Store;
+  private readonly byKey = new Map<string, Resource>();
+  private readonly listeners = new Set<(revision: number) => void>();
+  private cached: MeshState | undefined;
+  private cancelWatch: (() => void) | undefined;
+  /** The store revision this view reflects. */
+  revision = 0;
+
+  private constructor(store: Store) {
+    this.store = store;
+  }
+
+  static async open(store: Store): Promise<MeshView> {
+    const view = new MeshView(store);
+    await view.resync();
+    return view;
+  }
+
+  /** Reads everything and watches from there; also the way back after a compacted watch. */
+  private async resync(): Promise<void> {
+    this.cancelWatch?.();
+    const { entries, revision } = await this.store.list(RESOURCE_PREFIX);
+    this.byKey.clear();
+    for (const e of entries) this.accept(e.key, e.value);
+    this.revision = revision;
+    this.cached = undefined;
+    this.cancelWatch = this.store.watch(
+      RESOURCE_PREFIX,
+      revision,
+      (events) => this.onEvents(events),
+      // The history we asked for is gone (compacted) or the watch broke: read again from now.
+      () => setTimeout(() => void this.resync().catch(() => {}), 100),
+    );
+    this.emit();
+  }
+
+  private accept(key: string, value: unknown): void {
+    const kind = (value as { kind?: unknown } | null)?.kind;
+    const parsed = isKind(kind) ? RESOURCE_SCHEMAS[kind].safeParse(value) : undefined;
+    // A value another writer stored in a shape this version cannot read is skipped, not fatal.
+    if (parsed?.success === true) this.byKey.set(key, parsed.data);
+    else this.byKey.delete(key);
+  }
+
+  private onEvents(events: WatchEvent[]): void {
+    for (const ev of events) {
+      if (ev.type === 'put') {
+        this.accept(ev.entry.key, ev.entry.value);
+        this.revision = Math.max(this.revision, ev.entry.revision);
+      } else {
+        this.byKey.delete(ev.key);
+        this.revision = Math.max(this.revision, ev.revision);
+      }
+    }
+    this.cached = undefined;
+    this.emit();
+  }
+
+  private emit(): void {
+    for (const l of this.listeners) l(this.revision);
+  }
+
+  onChange(listener: (revision: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get(key: string): Resource | undefined {
+    return this.byKey.get(key);
+  }
+
+  all(): Resource[] {
+    return [...this.byKey.values()];
+  }
+
+  /** Resources grouped for the snapshot compiler; rebuilt only after a change. */
+  state(): MeshState {
+    if (this.cached !== undefined) return this.cached;
+    const state: MeshState = { services: [], workloads: [], routes: [], policies: [] };
+    for (const r of this.byKey.values()) {
+      if (r.kind === 'Service') state.services.push(r);
+      else if (r.kind === 'Workload') state.workloads.push(r);
+      else if (r.kind === 'TrafficRoute') state.routes.push(r);
+      else if (r.kind === 'TrafficPolicy') state.policies.push(r);
+    }
+    this.cached = state;
+    return state;
+  }
+
+  close(): void {
+    this.cancelWatch?.();
+    this.listeners.clear();
+  }
+}

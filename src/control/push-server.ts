@@ -1,0 +1,251 @@
+// The push side of the control plane: one WebSocket per proxy. A proxy says hello (registering
+// its workload), then gets a snapshot whenever what it would be sent changes — debounced, so a
+// burst of changes costs one push — and answers ACK or NACK. Garbage on a stream closes that
+// stream only.
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { TrellisError } from '../errors.ts';
+import { WorkloadResource } from '../resources/kinds.ts';
+import { createSnapshotCompiler } from './snapshot/index.ts';
+import { BadStreamMessageError, ProtocolMismatchError } from './errors.ts';
+import type { MeshView } from './mesh-view.ts';
+import {
+  ClientMessage,
+  CloseCode,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+  type WorkloadRegistration,
+} from './protocol.ts';
+import { toWorkloadResource, workloadKey, type WorkloadRegistry } from './registry.ts';
+import { encodeSnapshot } from './snapshot-encoder.ts';
+
+export interface PushOptions {
+  debounceMs: number;
+  heartbeatMs: number;
+  helloTimeoutMs: number;
+  /** Snapshots written at once; the rest wait, so a push to thousands of proxies stays bounded in memory. */
+  sendConcurrency: number;
+}
+
+/** What `trellis proxy-status` shows for one proxy. */
+export interface ProxyStatus {
+  id: string;
+  workload: string;
+  namespace: string;
+  connectedAt: string;
+  sent?: string | undefined;
+  acked?: string | undefined;
+  nacked?: { version: string; error: string } | undefined;
+}
+
+interface Session {
+  ws: WebSocket;
+  id: string;
+  registration: WorkloadRegistration;
+  scope: string[] | undefined;
+  connectedAt: Date;
+  fingerprint?: string | undefined;
+  sent?: string | undefined;
+  acked?: string | undefined;
+  nacked?: { version: string; error: string } | undefined;
+  lastSeen: number;
+}
+
+export class PushServer {
+  private readonly view: MeshView;
+  private readonly registry: WorkloadRegistry;
+  private readonly opts: PushOptions;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  private readonly sessions = new Set<Session>();
+  private timer: NodeJS.Timeout | undefined;
+  private pushing: Promise<void> | undefined;
+  private again = false;
+  private readonly stopWatching: () => void;
+  private readonly reaper: NodeJS.Timeout;
+  /** Push durations, for the propagation benchmark and the logs. */
+  onPushed?: (info: { revision: number; proxies: number; sent: number; ms: number }) => void;
+
+  constructor(view: MeshView, registry: WorkloadRegistry, opts: PushOptions) {
+    this.view = view;
+    this.registry = registry;
+    this.opts = opts;
+    this.stopWatching = view.onChange(() => this.schedule());
+    // A peer whose host vanished never closes its TCP connection: drop streams that went silent.
+    this.reaper = setInterval(() => {
+      const cutoff = Date.now() - 3 * opts.heartbeatMs;
+      for (const s of this.sessions) if (s.lastSeen < cutoff) s.ws.terminate();
+    }, opts.heartbeatMs).unref();
+  }
+
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+  }
+
+  private accept(ws: WebSocket): void {
+    let session: Session | undefined;
+    const helloTimer = setTimeout(
+      () => fail(ws, CloseCode.badMessage, BadStreamMessageError('no hello within the deadline')),
+      this.opts.helloTimeoutMs,
+    );
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const msg = isBinary ? undefined : parseMessage(data);
+      if (msg === undefined)
+        return fail(ws, CloseCode.badMessage, BadStreamMessageError('not a valid message'));
+      if (msg.type === 'hello') {
+        if (session !== undefined)
+          return fail(ws, CloseCode.badMessage, BadStreamMessageError('second hello'));
+        clearTimeout(helloTimer);
+        if (msg.protocol !== PROTOCOL_VERSION) {
+          return fail(ws, CloseCode.badMessage, ProtocolMismatchError(msg.protocol, PROTOCOL_VERSION));
+        }
+        const s: Session = {
+          ws,
+          id: msg.proxy.id,
+          registration: msg.workload,
+          scope: msg.scope,
+          connectedAt: new Date(),
+          lastSeen: Date.now(),
+        };
+        session = s;
+        void this.registry.register(msg.workload).then(
+          () => {
+            if (ws.readyState !== ws.OPEN) return;
+            this.sessions.add(s);
+            send(ws, { type: 'welcome', heartbeatMs: this.opts.heartbeatMs });
+            this.schedule(0);
+          },
+          (err: unknown) => fail(ws, CloseCode.refused, err),
+        );
+        return;
+      }
+      if (session === undefined) return fail(ws, CloseCode.badMessage, BadStreamMessageError('hello first'));
+      session.lastSeen = Date.now();
+      const { namespace, name } = session.registration;
+      switch (msg.type) {
+        case 'ack':
+          session.acked = msg.version;
+          if (session.nacked?.version === msg.version) session.nacked = undefined;
+          break;
+        case 'nack':
+          session.nacked = { version: msg.version, error: msg.error };
+          break;
+        case 'status':
+          void this.registry.heartbeat(namespace, name, msg.ready).catch(() => {});
+          break;
+        case 'bye':
+          this.sessions.delete(session);
+          void this.registry.deregister(namespace, name).catch(() => {});
+          ws.close(1000);
+          break;
+      }
+    });
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      if (session !== undefined) this.sessions.delete(session);
+    });
+    ws.on('error', () => ws.terminate());
+  }
+
+  /** Debounced: many changes close together make one push. */
+  schedule(delayMs = this.opts.debounceMs): void {
+    if (this.pushing !== undefined) {
+      this.again = true;
+      return;
+    }
+    if (this.timer !== undefined && delayMs > 0) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pushing = this.pushAll().finally(() => {
+        this.pushing = undefined;
+        if (this.again) {
+          this.again = false;
+          this.schedule();
+        }
+      });
+    }, delayMs);
+  }
+
+  private async pushAll(): Promise<void> {
+    const started = performance.now();
+    const revision = this.view.revision;
+    const version = String(revision);
+    const compiler = createSnapshotCompiler(this.view.state());
+    const queue = [...this.sessions];
+    let sent = 0;
+    const worker = async (): Promise<void> => {
+      for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
+        if (s.ws.readyState !== s.ws.OPEN) continue;
+        const target = this.targetOf(s.registration);
+        const config = compiler.compile({ workload: target }, { version, scope: s.scope });
+        const encoded = encodeSnapshot(version, config);
+        if (encoded.fingerprint === s.fingerprint) continue;
+        s.fingerprint = encoded.fingerprint;
+        s.sent = version;
+        sent++;
+        await new Promise<void>((resolve) => s.ws.send(encoded.message(), () => resolve()));
+      }
+    };
+    await Promise.all(Array.from({ length: this.opts.sendConcurrency }, worker));
+    this.onPushed?.({ revision, proxies: this.sessions.size, sent, ms: performance.now() - started });
+  }
+
+  /** The proxy's own workload as the store has it (with readiness), else as it registered. */
+  private targetOf(reg: WorkloadRegistration): WorkloadResource {
+    const stored = this.view.get(workloadKey(reg.namespace, reg.name));
+    if (stored?.kind === 'Workload') return stored;
+    return WorkloadResource.parse(toWorkloadResource(reg));
+  }
+
+  status(): ProxyStatus[] {
+    return [...this.sessions]
+      .map((s) => ({
+        id: s.id,
+        workload: s.registration.name,
+        namespace: s.registration.namespace,
+        connectedAt: s.connectedAt.toISOString(),
+        sent: s.sent,
+        acked: s.acked,
+        nacked: s.nacked,
+      }))
+      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.workload.localeCompare(b.workload));
+  }
+
+  async close(): Promise<void> {
+    this.stopWatching();
+    clearInterval(this.reaper);
+    clearTimeout(this.timer);
+    for (const s of this.sessions) s.ws.close(CloseCode.shuttingDown, 'control plane shutting down');
+    for (const ws of this.wss.clients) ws.terminate();
+    this.sessions.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+function parseMessage(data: RawData): ClientMessage | undefined {
+  try {
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString('utf8')
+      : Buffer.from(data as Buffer).toString('utf8');
+    const parsed = ClientMessage.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function send(ws: WebSocket, msg: ServerMessage): void {
+  ws.send(JSON.stringify(msg));
+}
+
+/** Tells the peer why (code and message), then closes only this stream. */
+function fail(ws: WebSocket, closeCode: number, err: unknown): void {
+  const code = err instanceof TrellisError ? err.code : 'TRELLIS_INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  if (ws.readyState === ws.OPEN) {
+    send(ws, { type: 'error', code, message });
+    ws.close(closeCode, code);
+  }
+  setTimeout(() => ws.terminate(), 1000).unref();
+}

@@ -1,0 +1,163 @@
+// The sidecar's end of the push stream. It registers the workload, applies each snapshot through
+// `apply` (ACK when it took, NACK with the reason when it did not — the old config stays), sends
+// the app's readiness as a heartbeat, and when the control plane goes away keeps serving what it
+// has and reconnects with jittered exponential backoff (static stability).
+import WebSocket from 'ws';
+import {
+  ServerMessage,
+  PROTOCOL_VERSION,
+  STREAM_PATH,
+  type ClientMessage,
+  type WorkloadRegistration,
+} from '../control/protocol.ts';
+
+export interface ControlClientOptions {
+  /** Control-plane base URLs (http://host:port); tried in turn, so a replica can be down. */
+  urls: string[];
+  proxyId: string;
+  workload: () => WorkloadRegistration;
+  scope?: string[] | undefined;
+  /** Applies a snapshot; throws to NACK it. */
+  apply: (config: unknown, version: string) => Promise<void>;
+  ready: () => boolean;
+  onEvent?: (event: ControlEvent) => void;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export type ControlEvent =
+  | { type: 'connected'; url: string }
+  | { type: 'disconnected'; url: string; reason: string; retryInMs: number }
+  | { type: 'applied'; version: string }
+  | { type: 'rejected'; version: string; error: string }
+  | { type: 'refused'; code: string; message: string };
+
+export class ControlClient {
+  private readonly opts: ControlClientOptions;
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private urlIndex = 0;
+  private stopped = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private lastReady: boolean | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  /** The version in force; survives reconnects. */
+  version: string | undefined;
+  private firstResolve: (() => void) | undefined;
+  /** Resolves once the first snapshot has been applied. */
+  readonly firstSnapshot: Promise<void>;
+
+  constructor(opts: ControlClientOptions) {
+    this.opts = opts;
+    this.firstSnapshot = new Promise((resolve) => (this.firstResolve = resolve));
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const base = this.opts.urls[this.urlIndex % this.opts.urls.length] ?? '';
+    const url = new URL(STREAM_PATH, base.replace(/^http/, 'ws')).toString();
+    const ws = new WebSocket(url, { handshakeTimeout: 5000, maxPayload: 256 * 1024 * 1024 });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.sendMsg({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        proxy: { id: this.opts.proxyId, trellis: '0.1.0' },
+        workload: this.opts.workload(),
+        ...(this.opts.scope !== undefined ? { scope: this.opts.scope } : {}),
+      });
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      this.onMessage(data.toString());
+    });
+    ws.on('close', (code, reason) => this.onClose(base, `${code} ${reason.toString()}`.trim()));
+    ws.on('error', () => {
+      /* 'close' follows and carries the retry */
+    });
+  }
+
+  private onMessage(text: string): void {
+    let msg: ServerMessage;
+    try {
+      msg = ServerMessage.parse(JSON.parse(text));
+    } catch {
+      return; // a newer control plane may send kinds this proxy does not know
+    }
+    if (msg.type === 'welcome') {
+      this.attempt = 0;
+      this.opts.onEvent?.({ type: 'connected', url: this.ws?.url ?? '' });
+      clearInterval(this.heartbeat);
+      this.lastReady = undefined;
+      this.heartbeat = setInterval(() => this.sendStatus(), msg.heartbeatMs);
+      this.heartbeat.unref();
+      this.sendStatus();
+    } else if (msg.type === 'snapshot') {
+      const { version, config } = msg;
+      // One at a time, in order: a snapshot never races the one before it.
+      this.applying = this.applying.then(async () => {
+        try {
+          await this.opts.apply(config, version);
+          this.version = version;
+          this.sendMsg({ type: 'ack', version });
+          this.opts.onEvent?.({ type: 'applied', version });
+          this.firstResolve?.();
+        } catch (err) {
+          const error = err instanceof Error ? err.message : String(err);
+          this.sendMsg({ type: 'nack', version, error: error.slice(0, 60_000) });
+          this.opts.onEvent?.({ type: 'rejected', version, error });
+        }
+      });
+    } else {
+      this.opts.onEvent?.({ type: 'refused', code: msg.code, message: msg.message });
+    }
+  }
+
+  private sendStatus(): void {
+    const ready = this.opts.ready();
+    this.lastReady = ready;
+    this.sendMsg({ type: 'status', ready });
+  }
+
+  /** Tell the control plane now (rather than at the next heartbeat) that readiness changed. */
+  readinessChanged(): void {
+    if (this.opts.ready() !== this.lastReady) this.sendStatus();
+  }
+
+  private sendMsg(msg: ClientMessage): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private onClose(url: string, reason: string): void {
+    clearInterval(this.heartbeat);
+    this.ws = undefined;
+    if (this.stopped) return;
+    this.urlIndex++;
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 200, maxMs: 3000 };
+    // Full jitter: a restarted control plane is not hit by every proxy at the same instant.
+    const cap = Math.min(maxMs, initialMs * 2 ** this.attempt++);
+    const retryInMs = Math.round(cap / 2 + (Math.random() * cap) / 2);
+    this.opts.onEvent?.({ type: 'disconnected', url, reason, retryInMs });
+    this.retry = setTimeout(() => this.connect(), retryInMs);
+  }
+
+  /** Stops; with `deregister`, first says goodbye so the workload leaves the registry at once. */
+  async close(opts: { deregister: boolean }): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    clearInterval(this.heartbeat);
+    const ws = this.ws;
+    if (ws === undefined) return;
+    if (opts.deregister) this.sendMsg({ type: 'bye' });
+    await new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      const t = setTimeout(() => (ws.terminate(), resolve()), 1000);
+      ws.once('close', () => (clearTimeout(t), resolve()));
+      ws.close(1000);
+    });
+  }
+}

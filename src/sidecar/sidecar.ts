@@ -1,0 +1,180 @@
+// A sidecar under a control plane. It binds its listeners first (port 0 picks free ports, so many
+// workloads can share one host), registers the workload with the ports it got, then serves what
+// the control plane pushes. Until the first snapshot it serves a bootstrap config: inbound already
+// reaches the app; outbound knows no service yet.
+import { randomBytes } from 'node:crypto';
+import { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { startAdminServer, type AdminServer } from '../admin/admin-server.ts';
+import { ProxyStats } from '../metrics/proxy-stats.ts';
+import { validateConfig } from '../model/load.ts';
+import { ProxyConfig } from '../model/schema.ts';
+import { ProxyServer } from '../proxy/proxy-server.ts';
+import type { WorkloadRegistration } from '../control/protocol.ts';
+import { INBOUND_APP_CLUSTER } from '../control/snapshot/index.ts';
+import { ControlClient } from './control-client.ts';
+import { ReadinessProbe, type ProbeSpec } from './probe.ts';
+
+export interface SidecarOptions {
+  controlUrls: string[];
+  service: string;
+  namespace: string;
+  version: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  /** Address peers dial to reach this workload's inbound listener. */
+  address: string;
+  appPort: number;
+  servicePort?: number | undefined;
+  protocol: 'http' | 'http2' | 'grpc' | 'tcp';
+  locality?: { region?: string; zone?: string } | undefined;
+  ports: { inbound: number; outbound: number; admin: number };
+  scope?: string[] | undefined;
+  probe: ProbeSpec;
+  /** Workload name; default service-version-random. */
+  name?: string | undefined;
+}
+
+export interface Sidecar {
+  registration: WorkloadRegistration;
+  ports: { inbound: number; outbound: number; admin: number };
+  control: ControlClient;
+  /** Deregisters, keeps serving while peers catch up, then drains and closes everything. */
+  stop(drainMs?: number, deregisterGraceMs?: number): Promise<void>;
+}
+
+const APP_CLUSTER = INBOUND_APP_CLUSTER;
+
+export function bootstrapConfig(o: SidecarOptions): ProxyConfig {
+  const tcp = o.protocol === 'tcp';
+  const appProtocol = { http: 'http1', http2: 'http2', grpc: 'grpc', tcp: 'tcp' } as const;
+  return ProxyConfig.parse({
+    version: 'bootstrap',
+    node: { id: o.name, service: o.service, namespace: o.namespace },
+    admin: { address: '127.0.0.1', port: o.ports.admin },
+    listeners: [
+      {
+        name: 'outbound',
+        direction: 'outbound',
+        address: '127.0.0.1',
+        port: o.ports.outbound,
+        protocol: 'http',
+        routeTable: 'outbound',
+      },
+      tcp
+        ? {
+            name: 'inbound',
+            direction: 'inbound',
+            address: o.address,
+            port: o.ports.inbound,
+            protocol: 'tcp',
+            tcpCluster: APP_CLUSTER,
+          }
+        : {
+            name: 'inbound',
+            direction: 'inbound',
+            address: o.address,
+            port: o.ports.inbound,
+            protocol: 'detect',
+            routeTable: 'inbound',
+          },
+    ],
+    routeTables: [
+      { name: 'outbound', virtualHosts: [] },
+      ...(tcp
+        ? []
+        : [
+            {
+              name: 'inbound',
+              virtualHosts: [
+                {
+                  name: 'app',
+                  domains: ['*'],
+                  routes: [{ name: 'inbound', backends: [{ cluster: APP_CLUSTER }] }],
+                },
+              ],
+            },
+          ]),
+    ],
+    clusters: [
+      {
+        name: APP_CLUSTER,
+        protocol: appProtocol[o.protocol],
+        endpoints: [{ address: '127.0.0.1', port: o.appPort }],
+      },
+    ],
+  });
+}
+
+export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Sidecar> {
+  const name = o.name ?? `${o.service}-${o.version}-${randomBytes(3).toString('hex')}`;
+  const registry = new Registry();
+  const proxy = new ProxyServer(bootstrapConfig({ ...o, name }), new ProxyStats(registry));
+  await proxy.start();
+  const bound = proxy.ports();
+  let applied = false;
+  let onReadiness = (): void => {};
+  const probe = new ReadinessProbe(o.appPort, o.probe, 1000, () => onReadiness());
+  const admin: AdminServer = await startAdminServer('127.0.0.1', o.ports.admin, {
+    ready: () => proxy.ready && applied && probe.ready,
+    configDump: () => ({ version: proxy.version, config: proxy.config }),
+    metrics: () => registry.metrics(),
+    metricsContentType: registry.contentType,
+  });
+  const ports = { inbound: bound.inbound ?? 0, outbound: bound.outbound ?? 0, admin: admin.port };
+  const registration: WorkloadRegistration = {
+    name,
+    namespace: o.namespace,
+    labels: { ...o.labels, app: o.service, version: o.version },
+    spec: {
+      service: o.service,
+      serviceAccount: o.serviceAccount,
+      address: o.address,
+      ports: { ...ports, app: o.appPort, ...(o.servicePort !== undefined ? { service: o.servicePort } : {}) },
+      protocol: o.protocol,
+      ...(o.locality !== undefined ? { locality: o.locality } : {}),
+      ready: false,
+    },
+  };
+  const control = new ControlClient({
+    urls: o.controlUrls,
+    proxyId: `${name}.${o.namespace}`,
+    scope: o.scope,
+    workload: () => ({ ...registration, spec: { ...registration.spec, ready: probe.ready } }),
+    ready: () => probe.ready,
+    apply: async (raw, version) => {
+      const config = validateConfig(raw, `snapshot ${version}`);
+      // The sidecar owns its admin socket; the snapshot's admin block cannot move it.
+      await proxy.reload({ ...config, admin: proxy.config.admin });
+      applied = true;
+    },
+    onEvent: (ev) => {
+      if (ev.type === 'rejected')
+        log.error({ version: ev.version }, `snapshot rejected, keeping the config in force: ${ev.error}`);
+      else if (ev.type === 'applied') log.info({ version: ev.version }, 'snapshot applied');
+      else if (ev.type === 'disconnected')
+        log.warn(
+          { url: ev.url, reason: ev.reason, retryInMs: ev.retryInMs },
+          'control plane unreachable, serving the last good config',
+        );
+      else if (ev.type === 'connected') log.info({ url: ev.url }, 'connected to the control plane');
+      else log.error({ code: ev.code }, `control plane refused this proxy: ${ev.message}`);
+    },
+  });
+  onReadiness = () => control.readinessChanged();
+  probe.start();
+  control.start();
+  return {
+    registration,
+    ports,
+    control,
+    async stop(drainMs = proxy.config.drainTimeout, deregisterGraceMs = 1000) {
+      probe.stop();
+      await control.close({ deregister: true });
+      // Peers learn that this endpoint is gone one push later; keep serving them until they have.
+      await new Promise((resolve) => setTimeout(resolve, deregisterGraceMs));
+      await proxy.drain(drainMs);
+      await admin.close();
+    },
+  };
+}
