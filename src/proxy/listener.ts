@@ -62,7 +62,16 @@ export class ListenerRuntime {
       tunnel: (req, socket, head) => {
         const env = this.view.env;
         if (env === undefined) socket.destroy();
-        else openTunnel(env, req, socket, head, { idleTimeoutMs: this.view.listener.idleTimeout });
+        else {
+          const l = this.view.listener;
+          openTunnel(env, req, socket, head, {
+            idleTimeoutMs: l.idleTimeout,
+            detectTimeoutMs: l.detectTimeout,
+            // Only outbound: an app behind HTTP_PROXY tunnels its HTTP; keep routing it per request.
+            serveHttp:
+              l.direction === 'outbound' ? (protocol, s, h) => this.serve(protocol, s, h) : undefined,
+          });
+        }
       },
       connections: this.http1Connections,
       draining: () => this.draining,

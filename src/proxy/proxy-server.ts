@@ -14,7 +14,7 @@ function bindKey(l: Listener): string {
 export class ProxyServer {
   private readonly stats: ProxyStats;
   private readonly transports = new TransportRegistry();
-  private readonly listeners = new Map<string, { runtime: ListenerRuntime; key: string }>();
+  private readonly listeners = new Map<string, { runtime: ListenerRuntime; keys: string[] }>();
   private current: CompiledConfig;
   private draining = false;
   private started = false;
@@ -73,7 +73,7 @@ export class ProxyServer {
     const wanted = this.current.listeners;
     for (const [name, entry] of this.listeners) {
       const view = wanted.get(name);
-      if (view === undefined || bindKey(view.listener) !== entry.key) {
+      if (view === undefined || !entry.keys.includes(bindKey(view.listener))) {
         entry.runtime.drain();
         this.listeners.delete(name);
       }
@@ -86,8 +86,10 @@ export class ProxyServer {
       }
       const runtime = new ListenerRuntime(view, this.stats.listenerConnections(name));
       await runtime.listen();
-      // Keyed by the port actually bound, so a later config that names the port a `port: 0` got keeps the socket.
-      this.listeners.set(name, { runtime, key: bindKey({ ...view.listener, port: runtime.port }) });
+      // A `port: 0` listener keeps its socket both when the next config says 0 again and when it
+      // names the port that was picked (a sidecar registers that port, then is sent it back).
+      const keys = [bindKey(view.listener), bindKey({ ...view.listener, port: runtime.port })];
+      this.listeners.set(name, { runtime, keys });
     }
   }
 

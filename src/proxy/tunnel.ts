@@ -11,6 +11,7 @@ import {
 import { serializeHeaders } from '../http1/headers.ts';
 import { ResponseWriter } from '../http1/response-writer.ts';
 import { spliceSockets } from '../tcp/tcp-proxy.ts';
+import { detectProtocol } from '../detect/detect.ts';
 import type { StackEnv } from './forward.ts';
 import type { ProxyRequest } from './types.ts';
 
@@ -23,6 +24,12 @@ function refuse(socket: net.Socket, err: ProxyError): void {
 
 export interface TunnelOptions {
   idleTimeoutMs: number;
+  detectTimeoutMs: number;
+  /**
+   * Serves HTTP found inside a CONNECT tunnel as if it had arrived on a connection of its own, so
+   * each request inside is routed and balanced (clients behind HTTP_PROXY tunnel every request).
+   */
+  serveHttp?: ((protocol: 'http1' | 'http2', socket: net.Socket, head: Buffer) => void) | undefined;
 }
 
 export function openTunnel(
@@ -40,27 +47,58 @@ export function openTunnel(
   const ep = cluster?.pick(req.headers, req.source.address);
   if (cluster === undefined || ep === undefined)
     return refuse(client, NoHealthyEndpointError(clusterName ?? route.name));
+  const serveHttp = opts.serveHttp;
+  if (req.method === 'CONNECT' && serveHttp !== undefined && cluster.config.protocol !== 'tcp') {
+    // The destination speaks HTTP: open the tunnel here and look at what the client sends in it.
+    client.write(ESTABLISHED);
+    if (head.length > 0) client.unshift(head);
+    detectProtocol(client, opts.detectTimeoutMs).then(
+      ({ protocol, head: inner }) => {
+        client.on('error', () => client.destroy());
+        if (protocol === 'http1' || protocol === 'http2') serveHttp(protocol, client, inner);
+        // TLS or anything else inside: opaque bytes to the endpoint picked above.
+        else connectAndSplice(client, ep, cluster.config.connectTimeout, undefined, inner, opts, true);
+      },
+      () => client.destroy(),
+    );
+    return;
+  }
+  const preamble =
+    req.method === 'CONNECT'
+      ? undefined
+      : // Replay the handshake; the endpoint's 101 (or refusal) flows back through the splice.
+        `${req.method} ${req.path} HTTP/1.1\r\nhost: ${req.authority}\r\n${serializeHeaders(req.headers)}\r\n`;
+  connectAndSplice(client, ep, cluster.config.connectTimeout, preamble, head, opts);
+}
+
+/**
+ * Connects to the endpoint and splices. Without a preamble this answers the CONNECT with 200
+ * once connected, unless the tunnel was already opened (then the socket is just closed on failure).
+ */
+function connectAndSplice(
+  client: net.Socket,
+  ep: { address: string; port: number },
+  timeoutMs: number,
+  preamble: string | undefined,
+  head: Buffer,
+  opts: TunnelOptions,
+  established = false,
+): void {
   const target = `${ep.address}:${ep.port}`;
   const upstream = net.connect({ host: ep.address, port: ep.port });
-  const timeoutMs = cluster.config.connectTimeout;
   const timer = setTimeout(() => upstream.destroy(ConnectTimeoutError(target, timeoutMs)), timeoutMs);
   upstream.once('error', (err) => {
     clearTimeout(timer);
-    if (!client.destroyed)
+    if (established) client.destroy();
+    else if (!client.destroyed)
       refuse(client, 'status' in err ? (err as ProxyError) : ConnectFailedError(target, err));
   });
   upstream.once('connect', () => {
     clearTimeout(timer);
     upstream.removeAllListeners('error');
     upstream.setNoDelay(true);
-    if (req.method === 'CONNECT') client.write(ESTABLISHED);
-    else {
-      // Replay the handshake; the endpoint's 101 (or refusal) flows back through the splice.
-      upstream.write(
-        `${req.method} ${req.path} HTTP/1.1\r\nhost: ${req.authority}\r\n${serializeHeaders(req.headers)}\r\n`,
-        'latin1',
-      );
-    }
+    if (preamble !== undefined) upstream.write(preamble, 'latin1');
+    else if (!established) client.write(ESTABLISHED);
     if (head.length > 0) upstream.write(head);
     spliceSockets(client, upstream, { idleTimeoutMs: opts.idleTimeoutMs });
     client.resume();

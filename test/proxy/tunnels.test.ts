@@ -20,6 +20,8 @@ import {
 let proxy: ProxyProcess;
 let echo: Upstream;
 let web: Upstream;
+let pairA: Upstream;
+let pairB: Upstream;
 let wsHttp: http.Server;
 let wss: WebSocketServer;
 let wsPort = 0;
@@ -27,6 +29,8 @@ let wsPort = 0;
 before(async () => {
   echo = await startTcpEcho();
   web = await startNamedUpstream('tunneled');
+  pairA = await startNamedUpstream('pair-a');
+  pairB = await startNamedUpstream('pair-b');
   wsHttp = http.createServer((_req, res) => res.end('not a websocket'));
   wss = new WebSocketServer({ server: wsHttp });
   wss.on('connection', (socket, req) => {
@@ -53,7 +57,16 @@ before(async () => {
         name: 'rt',
         virtualHosts: [
           { name: 'echo', domains: ['echo-target:7'], routes: [{ backends: [{ cluster: 'echo' }] }] },
-          { name: 'web', domains: ['web-target:80'], routes: [{ backends: [{ cluster: 'web' }] }] },
+          {
+            name: 'web',
+            domains: ['web-target', 'web-target:80'],
+            routes: [{ backends: [{ cluster: 'web' }] }],
+          },
+          {
+            name: 'pair',
+            domains: ['pair-target', 'pair-target:80'],
+            routes: [{ backends: [{ cluster: 'pair' }] }],
+          },
           { name: 'ws', domains: ['*'], routes: [{ backends: [{ cluster: 'ws' }] }] },
         ],
       },
@@ -61,6 +74,7 @@ before(async () => {
     clusters: [
       cluster('echo', [echo.port], { protocol: 'tcp' }),
       cluster('web', [web.port]),
+      cluster('pair', [pairA.port, pairB.port]),
       cluster('ws', [wsPort]),
     ],
   });
@@ -70,6 +84,8 @@ after(async () => {
   await proxy?.stop();
   await echo?.close();
   await web?.close();
+  await pairA?.close();
+  await pairB?.close();
   for (const c of wss?.clients ?? []) c.terminate();
   wss?.close();
   wsHttp?.closeAllConnections();
@@ -154,6 +170,26 @@ test('CONNECT tunnel with curl -p -x to an HTTP server', async () => {
   const r = await curl(['-p', '-x', `http://127.0.0.1:${proxy.ports.detect}`, 'http://web-target/through']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'tunneled GET /through');
+});
+
+test('HTTP inside a CONNECT tunnel is routed per request: one tunnel reaches both endpoints', async () => {
+  const s = await connect(proxy.ports.detect!);
+  try {
+    let got = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => (got += d));
+    s.write('CONNECT pair-target:80 HTTP/1.1\r\nhost: pair-target:80\r\n\r\n');
+    await eventually(() => got.includes('\r\n\r\n'));
+    assert.match(got, /^HTTP\/1\.1 200/);
+    got = '';
+    // Four keep-alive requests in the one tunnel; round robin alternates them.
+    for (let i = 0; i < 4; i++) s.write(`GET /n${i} HTTP/1.1\r\nhost: pair-target\r\n\r\n`);
+    await eventually(() => (got.match(/GET \/n\d/g) ?? []).length === 4);
+    assert.ok(got.includes('pair-a GET'), got);
+    assert.ok(got.includes('pair-b GET'), got);
+  } finally {
+    s.destroy();
+  }
 });
 
 test('tcp listener: bytes round-trip to the echo server', async () => {
