@@ -53,7 +53,7 @@ export function registerDemoCommand(program: Command): void {
       const trellis = (args: string[], env: Record<string, string> = {}): ChildProcess =>
         spawn(process.execPath, [...process.execArgv, entry, ...args], {
           stdio: ['ignore', 'inherit', 'inherit'],
-          env: { ...process.env, ...env },
+          env: { TRELLIS_LOG_LEVEL: 'warn', ...process.env, ...env },
         });
       const dir = await mkdtemp(path.join(tmpdir(), 'trellis-demo-'));
       const children: ChildProcess[] = [];
@@ -73,7 +73,7 @@ export function registerDemoCommand(program: Command): void {
       const up = trellis(['up', '--dir', dir, '--port', '0']);
       children.push(up);
       const control = await waitForControl(dir, up);
-      for (const w of WORKLOADS) {
+      const start = (w: DemoWorkload): void => {
         const args = ['run', '--control', control, '--service', w.service, '--version', w.version ?? 'v1'];
         if (w.protocol !== undefined) args.push('--protocol', w.protocol);
         if (w.servicePort !== undefined) args.push('--service-port', String(w.servicePort));
@@ -88,24 +88,45 @@ export function registerDemoCommand(program: Command): void {
           }
         });
         children.push(child);
-      }
+      };
+      const services = WORKLOADS.filter((w) => w.service !== 'loadgen');
+      services.forEach(start);
+      // The load starts once every service has a ready endpoint, so its first lines show no warm-up errors.
+      await waitForReady(control, services.length);
+      WORKLOADS.filter((w) => w.service === 'loadgen').forEach(start);
       const apply = trellis(['apply', '--control', control, '-f', path.join(demoDir, 'canary.yaml')]);
       await new Promise((r) => apply.once('exit', r));
-      const cli = `${path.relative(process.cwd(), entry) || entry}`;
+      const cli = `node ${path.relative(process.cwd(), entry) || entry}`;
       process.stdout.write(
         [
           '',
-          'The demo mesh is up. Every 5 s the load generator prints the reviews split (about 90/10).',
-          `  control plane:   ${control}`,
-          `  workloads:       node ${cli} get workloads --control ${control}`,
-          `  proxies:         node ${cli} proxy-status --control ${control}`,
-          `  reviews:         node ${cli} describe service reviews --control ${control}`,
-          `  move the split:  edit ${path.join(demoDir, 'canary.yaml')} and apply it again`,
+          'The demo mesh is up: web calls reviews (HTTP, v1 and v2), ratings (gRPC) and stock (TCP);',
+          'loadgen sends steady traffic to web and prints the reviews split every 5 s (about 90/10).',
+          `In another terminal:  export TRELLIS_CONTROL=${control}`,
+          `  ${cli} get workloads -o wide`,
+          `  ${cli} proxy-status`,
+          `  ${cli} describe service reviews`,
+          `  ${cli} apply -f ${path.join(demoDir, 'canary.yaml')}   (after editing the weights)`,
           'Ctrl-C stops everything.',
           '',
         ].join('\n'),
       );
     });
+}
+
+/** Polls the registry until `count` workloads are ready (bounded: 30 s). */
+async function waitForReady(control: string, count: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`${control}/api/v1/resources/Workload`);
+      const body = (await res.json()) as { items: { spec: { ready: boolean } }[] };
+      if (body.items.filter((w) => w.spec.ready).length >= count) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the demo services did not become ready within 30 s (control plane ${control})`);
 }
 
 function exited(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {

@@ -73,9 +73,10 @@ function columns(r: Resource): { base: [string, string][]; wide: [string, string
   }
 }
 
-function printResources(items: Resource[], format: OutputFormat, showNamespace: boolean): void {
+/** `one`: a single resource asked for by name prints as itself; a listing is always a List, as kubectl does. */
+function printResources(items: Resource[], format: OutputFormat, showNamespace: boolean, one = false): void {
   if (format === 'json' || format === 'yaml') {
-    process.stdout.write(structured(items.length === 1 ? items[0] : { kind: 'List', items }, format));
+    process.stdout.write(structured(one ? items[0] : { kind: 'List', items }, format));
     return;
   }
   if (items.length === 0) {
@@ -116,7 +117,7 @@ export function registerGetCommands(program: Command): void {
           'GET',
           `/api/v1/resources/${kind}/${opts.namespace}/${encodeURIComponent(name)}`,
         );
-        printResources([r], format, false);
+        printResources([r], format, false, true);
         return;
       }
       const ns = opts.allNamespaces === true ? '' : opts.namespace;

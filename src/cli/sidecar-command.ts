@@ -1,9 +1,9 @@
 // `trellis sidecar`: the sidecar alone, for an app started some other way (and what `trellis run`
 // starts next to the app). Exits 0 after a drain on SIGTERM/SIGINT, or when its parent goes away.
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import { resolveControl } from './control-target.ts';
 import { addWorkloadOptions, parsePort, toSidecarOptions, type WorkloadFlags } from './workload-options.ts';
+import { createLogger } from '../log.ts';
 
 /** What the sidecar tells `trellis run` (over IPC) once it serves its first snapshot. */
 export interface SidecarReadyMessage {
@@ -19,7 +19,7 @@ export function registerSidecarCommand(program: Command): void {
       .description('run a sidecar proxy for an app started separately (needs --port)'),
   ).action(async (flags: WorkloadFlags) => {
     const { startSidecar } = await import('../sidecar/sidecar.ts');
-    const log = pino({ name: 'trellis-sidecar', base: { pid: process.pid } }, pino.destination(2));
+    const log = createLogger('trellis-sidecar');
     if (flags.port === undefined) throw new Error('--port (the app port) is required');
     const control = resolveControl(flags.control);
     const sidecar = await startSidecar(

@@ -2,8 +2,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import { CONTROL_FILE, DEFAULT_CONTROL_PORT, DEFAULT_DIR } from './control-target.ts';
+import { createLogger } from '../log.ts';
 
 interface UpOptions {
   dir: string;
@@ -26,7 +26,7 @@ export function registerUpCommand(program: Command): void {
       // Loaded here, not at the top: `trellis proxy` must not pay for the control plane's modules.
       const { startControlPlane } = await import('../control/control-plane.ts');
       const { openStore } = await import('../store/index.ts');
-      const log = pino({ name: 'trellis-control', base: { pid: process.pid } }, pino.destination(2));
+      const log = createLogger('trellis-control');
       await mkdir(opts.dir, { recursive: true });
       const store = await openStore(
         opts.etcd !== undefined

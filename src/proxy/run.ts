@@ -3,7 +3,6 @@
 import cluster from 'node:cluster';
 import { watch } from 'node:fs';
 import path from 'node:path';
-import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { startAdminServer } from '../admin/admin-server.ts';
 import { ConfigError } from '../errors.ts';
@@ -12,6 +11,7 @@ import { ProxyConfig } from '../model/schema.ts';
 import { ProxyStats } from '../metrics/proxy-stats.ts';
 import { ClusterMetrics, setupWorkerMetrics } from '../metrics/workers.ts';
 import { ProxyServer } from './proxy-server.ts';
+import { createLogger } from '../log.ts';
 
 export interface RunOptions {
   configFile: string;
@@ -19,7 +19,7 @@ export interface RunOptions {
   workers: number;
 }
 
-const log = pino({ name: 'trellis-proxy', base: { pid: process.pid } }, pino.destination(2));
+const log = createLogger('trellis-proxy');
 
 /** Loads and validates the file; on failure logs every diagnostic and returns undefined. */
 async function tryLoad(file: string): Promise<ProxyConfig | undefined> {
