@@ -62,10 +62,10 @@ test('a wrong type is reported at its line and column', () => {
 });
 
 test('unknown fields and bad durations are errors, not silently dropped', () => {
-  const err = diagnosticsOf(good.replace('timeout: 1.5s', 'timeout: soon\n            retries: 3'));
+  const err = diagnosticsOf(good.replace('timeout: 1.5s', 'timeout: soon\n            retry: 3'));
   const messages = err.diagnostics.map((d) => d.message).join('\n');
   assert.match(messages, /invalid duration "soon"/);
-  assert.match(messages, /unknown field\(s\): retries/);
+  assert.match(messages, /unknown field\(s\): retry/);
 });
 
 test('references to missing clusters and tables are reported where they are written', () => {

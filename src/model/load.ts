@@ -79,16 +79,20 @@ function checkReferences(cfg: ProxyConfig, at: (path: PathSegment[], message: st
     if (tables.has(t.name)) at(['routeTables', ti, 'name'], `duplicate route table "${t.name}"`);
     tables.add(t.name);
     t.virtualHosts.forEach((vh, vi) =>
-      vh.routes.forEach((r, ri) =>
-        r.backends.forEach((b, bi) => {
-          if (!clusters.has(b.cluster)) {
+      vh.routes.forEach((r, ri) => {
+        const refs = [
+          ...r.backends.map((b, i) => ['backends', i, b.cluster] as const),
+          ...(r.mirrors ?? []).map((m, i) => ['mirrors', i, m.cluster] as const),
+        ];
+        for (const [field, i, cluster] of refs) {
+          if (!clusters.has(cluster)) {
             at(
-              ['routeTables', ti, 'virtualHosts', vi, 'routes', ri, 'backends', bi, 'cluster'],
-              `unknown cluster "${b.cluster}"`,
+              ['routeTables', ti, 'virtualHosts', vi, 'routes', ri, field, i, 'cluster'],
+              `unknown cluster "${cluster}"`,
             );
           }
-        }),
-      ),
+        }
+      }),
     );
   });
   // Bad regexes, conflicting matchers, duplicate domains: what compiling the tables would reject.

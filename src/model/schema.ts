@@ -2,18 +2,24 @@
 // shape and pushes it; `trellis proxy --config FILE` reads the same shape from YAML or JSON.
 // Order follows a request: Listener → RouteTable → Cluster → Endpoints.
 import { z } from 'zod';
-import { parseDuration } from './duration.ts';
+import { Duration } from './duration-schema.ts';
+import {
+  AdaptiveConcurrency,
+  ClusterLimits,
+  CorsPolicy,
+  FaultPolicy,
+  HeaderMutation,
+  HealthCheck,
+  HedgePolicy,
+  MirrorPolicy,
+  OutlierDetection,
+  RateLimitPolicy,
+  RedirectPolicy,
+  RetryPolicy,
+  RewritePolicy,
+} from './policy.ts';
 
-/** Durations are written as Istio writes them ("250ms", "1.5s", "2m") or as milliseconds. */
-export const Duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration "${v}" (write e.g. "250ms", "1s", "2m")` });
-    return z.NEVER;
-  }
-  return ms;
-});
+export { Duration };
 
 const Name = z
   .string()
@@ -87,11 +93,26 @@ export const Route = z
     name: Name.optional(),
     /** One match or a list (any of them). No match: matches every request. */
     match: z.union([RouteMatch, z.array(RouteMatch)]).optional(),
-    backends: z.array(WeightedBackend).min(1),
-    /** Whole-request timeout; 0 disables. */
+    /** Where requests go; may be empty only when the route answers itself (redirect). */
+    backends: z.array(WeightedBackend).default([]),
+    /** Whole-request timeout, across retries; 0 disables. gRPC's grpc-timeout can only shorten it. */
     timeout: Duration.optional(),
+    retries: RetryPolicy.optional(),
+    hedge: HedgePolicy.optional(),
+    fault: FaultPolicy.optional(),
+    mirrors: z.array(MirrorPolicy).optional(),
+    requestHeaders: HeaderMutation.optional(),
+    responseHeaders: HeaderMutation.optional(),
+    rewrite: RewritePolicy.optional(),
+    redirect: RedirectPolicy.optional(),
+    cors: CorsPolicy.optional(),
+    rateLimit: RateLimitPolicy.optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.backends.length > 0 || r.redirect !== undefined, {
+    message: 'a route needs backends (or a redirect)',
+    path: ['backends'],
+  });
 export type Route = z.infer<typeof Route>;
 
 export const VirtualHost = z
@@ -216,6 +237,12 @@ export const Cluster = z
       .strict()
       .optional(),
     endpoints: z.array(Endpoint).default([]),
+    limits: ClusterLimits.optional(),
+    outlierDetection: OutlierDetection.optional(),
+    /** Below this percentage of healthy endpoints, balance across all of them (Envoy's panic mode). */
+    panicThreshold: z.number().min(0).max(100).default(50),
+    healthCheck: HealthCheck.optional(),
+    adaptiveConcurrency: AdaptiveConcurrency.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { z } from 'zod';
 import { Cluster, Duration, Route, WeightedBackend } from '../model/schema.ts';
+import { MirrorPolicy } from '../model/policy.ts';
 
 export const KINDS = ['Service', 'Workload', 'TrafficRoute', 'TrafficPolicy'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -199,12 +200,30 @@ export type WorkloadResource = z.infer<typeof WorkloadResource>;
 export const ServiceBackend = z.strictObject({ service: ServiceRef, weight: WeightedBackend.shape.weight });
 export type ServiceBackend = z.infer<typeof ServiceBackend>;
 
-export const ServiceRoute = z.strictObject({
-  name: Route.shape.name,
-  match: Route.shape.match,
-  backends: z.array(ServiceBackend).min(1),
-  timeout: Route.shape.timeout,
-});
+export const ServiceMirror = z.strictObject({ service: ServiceRef, percent: MirrorPolicy.shape.percent });
+
+/** Every route policy of the internal model, as is, except that backends and mirrors name services. */
+export const ServiceRoute = z
+  .strictObject({
+    name: Route.shape.name,
+    match: Route.shape.match,
+    backends: z.array(ServiceBackend).default([]),
+    timeout: Route.shape.timeout,
+    retries: Route.shape.retries,
+    hedge: Route.shape.hedge,
+    fault: Route.shape.fault,
+    mirrors: z.array(ServiceMirror).optional(),
+    requestHeaders: Route.shape.requestHeaders,
+    responseHeaders: Route.shape.responseHeaders,
+    rewrite: Route.shape.rewrite,
+    redirect: Route.shape.redirect,
+    cors: Route.shape.cors,
+    rateLimit: Route.shape.rateLimit,
+  })
+  .refine((r) => r.backends.length > 0 || r.redirect !== undefined, {
+    message: 'a route needs backends (or a redirect)',
+    path: ['backends'],
+  });
 export type ServiceRoute = z.infer<typeof ServiceRoute>;
 
 export const TrafficRouteResource = z.strictObject({
@@ -224,6 +243,11 @@ export const TrafficPolicySpec = z
     connectTimeout: Duration.optional(),
     pool: Cluster.shape.pool.unwrap().optional(),
     tls: Cluster.shape.tls,
+    limits: Cluster.shape.limits,
+    outlierDetection: Cluster.shape.outlierDetection,
+    panicThreshold: Cluster.shape.panicThreshold.unwrap().optional(),
+    healthCheck: Cluster.shape.healthCheck,
+    adaptiveConcurrency: Cluster.shape.adaptiveConcurrency,
   })
   .superRefine((s, ctx) => {
     const p = s.lb?.policy;

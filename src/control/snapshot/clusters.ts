@@ -76,6 +76,11 @@ export function serviceCluster(
     pool: p?.pool ?? { ...CLUSTER_DEFAULTS.pool },
     ...(p?.tls === undefined ? {} : { tls: p.tls }),
     endpoints,
+    panicThreshold: p?.panicThreshold ?? CLUSTER_DEFAULTS.panicThreshold,
+    ...(p?.limits === undefined ? {} : { limits: p.limits }),
+    ...(p?.outlierDetection === undefined ? {} : { outlierDetection: p.outlierDetection }),
+    ...(p?.healthCheck === undefined ? {} : { healthCheck: p.healthCheck }),
+    ...(p?.adaptiveConcurrency === undefined ? {} : { adaptiveConcurrency: p.adaptiveConcurrency }),
   };
 }
 
@@ -88,5 +93,6 @@ export function inboundAppCluster(w: WorkloadResource): Cluster {
     connectTimeout: CLUSTER_DEFAULTS.connectTimeout,
     pool: { ...CLUSTER_DEFAULTS.pool },
     endpoints: [{ ...ENDPOINT_DEFAULTS, address: '127.0.0.1', port: w.spec.ports.app, labels: {} }],
+    panicThreshold: CLUSTER_DEFAULTS.panicThreshold,
   };
 }

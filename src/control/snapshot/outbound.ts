@@ -38,19 +38,23 @@ export function serviceRoutes(id: ServiceId, traffic: TrafficRouteResource | und
     };
   }
   const targets = new Map<string, ServiceId>();
+  const clusterOf = (service: string): string => {
+    // Relative to the TrafficRoute's namespace, as Kubernetes resolves names in its objects.
+    const target = resolveServiceRef(service, traffic.metadata.namespace);
+    targets.set(serviceKey(target), target);
+    return outboundClusterName(target);
+  };
   const routes = traffic.spec.routes.map((r): Route => {
-    const backends = r.backends.map((b) => {
-      // Relative to the TrafficRoute's namespace, as Kubernetes resolves names in its objects.
-      const target = resolveServiceRef(b.service, traffic.metadata.namespace);
-      targets.set(serviceKey(target), target);
-      return { cluster: outboundClusterName(target), weight: b.weight };
-    });
-    return {
-      ...(r.name === undefined ? {} : { name: r.name }),
-      ...(r.match === undefined ? {} : { match: r.match }),
-      backends,
-      ...(r.timeout === undefined ? {} : { timeout: r.timeout }),
+    const { backends, mirrors, ...policies } = r;
+    const route: Route = {
+      ...policies,
+      backends: backends.map((b) => ({ cluster: clusterOf(b.service), weight: b.weight })),
     };
+    if (mirrors !== undefined)
+      route.mirrors = mirrors.map((m) => ({ cluster: clusterOf(m.service), percent: m.percent }));
+    // Absent stays absent, so snapshots are byte-identical to what they were before these fields existed.
+    for (const k of Object.keys(route) as (keyof Route)[]) if (route[k] === undefined) delete route[k];
+    return route;
   });
   return { routes, targets: [...targets.values()] };
 }
