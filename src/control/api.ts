@@ -15,7 +15,13 @@ import { KINDS, resourceKey, type Resource } from '../resources/kinds.ts';
 import { parseResources, validateResourceSet } from '../resources/parse.ts';
 import type { Store } from '../store/types.ts';
 import { describeService } from './describe.ts';
-import { ApiError, BodyTooLargeError, NotFoundError, UnknownKindError } from './errors.ts';
+import {
+  ApiError,
+  BodyTooLargeError,
+  MalformedRequestError,
+  NotFoundError,
+  UnknownKindError,
+} from './errors.ts';
 import { RESOURCE_PREFIX, type MeshView } from './mesh-view.ts';
 import type { PushServer } from './push-server.ts';
 
@@ -73,9 +79,7 @@ export async function handleApi(
     matchedPath = true;
     if (method !== req.method) continue;
     try {
-      const params = Object.fromEntries(
-        Object.entries(m.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
-      );
+      const params = decodeParams(m.groups ?? {});
       sendJson(res, 200, await handler(ctx, req, params, url.searchParams));
     } catch (err) {
       sendError(res, err);
@@ -89,6 +93,15 @@ export async function handleApi(
       : NotFoundError(`API path ${url.pathname}`),
   );
   return true;
+}
+
+function decodeParams(groups: Record<string, string>): Params {
+  try {
+    return Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, decodeURIComponent(v)]));
+  } catch {
+    // A stray or truncated %-escape is the client's mistake, not an internal error.
+    throw MalformedRequestError('invalid %-escape in the path');
+  }
 }
 
 async function readBody(req: http.IncomingMessage): Promise<string> {
@@ -117,14 +130,16 @@ async function apply(
   const resources = parseResources(await readBody(req), q.get('file') ?? 'stdin');
   const dryRun = q.get('dryRun') === '1';
   const results = [];
+  let written = 0;
   for (const r of resources) {
     const key = resourceKey(r);
     const before = await ctx.store.get(key);
     let action: 'created' | 'configured' | 'unchanged' = before === undefined ? 'created' : 'configured';
     if (before !== undefined && isDeepStrictEqual(before.value, r)) action = 'unchanged';
-    else if (!dryRun) await ctx.store.put(key, r);
+    else if (!dryRun) written = Math.max(written, await ctx.store.put(key, r));
     results.push({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name, action });
   }
+  await ctx.view.settled(() => ctx.view.revision >= written);
   const merged = new Map(ctx.view.all().map((r) => [resourceKey(r), r]));
   for (const r of resources) merged.set(resourceKey(r), r);
   return { results, warnings: validateResourceSet([...merged.values()]) };
@@ -138,8 +153,10 @@ async function deleteFromText(
 ): Promise<unknown> {
   const resources = parseResources(await readBody(req), q.get('file') ?? 'stdin');
   const results = [];
+  const gone: string[] = [];
   for (const r of resources) {
     const deleted = await ctx.store.delete(resourceKey(r));
+    if (deleted) gone.push(resourceKey(r));
     results.push({
       kind: r.kind,
       namespace: r.metadata.namespace,
@@ -147,6 +164,7 @@ async function deleteFromText(
       action: deleted ? 'deleted' : 'not found',
     });
   }
+  await ctx.view.settled(() => gone.every((key) => ctx.view.get(key) === undefined));
   return { results };
 }
 
@@ -175,8 +193,9 @@ async function getOne(ctx: ApiContext, _req: http.IncomingMessage, p: Params): P
 
 async function deleteOne(ctx: ApiContext, _req: http.IncomingMessage, p: Params): Promise<unknown> {
   const kind = kindParam(p);
-  const deleted = await ctx.store.delete(`${RESOURCE_PREFIX}${kind}/${p.ns}/${p.name}`);
-  if (!deleted) throw NotFoundError(`${kind} ${p.ns}/${p.name}`);
+  const key = `${RESOURCE_PREFIX}${kind}/${p.ns}/${p.name}`;
+  if (!(await ctx.store.delete(key))) throw NotFoundError(`${kind} ${p.ns}/${p.name}`);
+  await ctx.view.settled(() => ctx.view.get(key) === undefined);
   return { results: [{ kind, namespace: p.ns, name: p.name, action: 'deleted' }] };
 }
 

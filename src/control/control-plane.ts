@@ -30,6 +30,7 @@ export const DEFAULT_PUSH: PushOptions = {
   heartbeatMs: 1000,
   helloTimeoutMs: 5000,
   sendConcurrency: 16,
+  sendTimeoutMs: 5000,
 };
 export const DEFAULT_REGISTRY: RegistryOptions = { leaseTtlSeconds: 15, staleMs: 5000 };
 

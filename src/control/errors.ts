@@ -24,6 +24,8 @@ export const UnknownKindError = (kind: string): ApiError =>
   new ApiError('TRELLIS_UNKNOWN_KIND', 400, `unknown resource kind "${kind}" (try: trellis get --help)`);
 export const BodyTooLargeError = (limit: number): ApiError =>
   new ApiError('TRELLIS_BODY_TOO_LARGE', 413, `request body over ${limit} bytes`);
+export const MalformedRequestError = (detail: string): ApiError =>
+  new ApiError('TRELLIS_BAD_REQUEST', 400, `malformed request: ${detail}`);
 export const BadStreamMessageError = (detail: string): ApiError =>
   new ApiError('TRELLIS_BAD_STREAM_MESSAGE', 400, `bad stream message: ${detail}`);
 export const ProtocolMismatchError = (theirs: number, ours: number): ApiError =>

@@ -74,6 +74,27 @@ export class MeshView {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Resolves once `done()` holds, checked now and after every change; or after `timeoutMs` in any
+   * case. The API waits here so that what it answers a write with is what reads show next
+   * (read-your-writes), even when the store's watch lags; it must never wedge a request.
+   */
+  settled(done: () => boolean, timeoutMs = 2000): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        if (done()) finish();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.listeners.add(check);
+    });
+  }
+
   get(key: string): Resource | undefined {
     return this.byKey.get(key);
   }

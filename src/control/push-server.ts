@@ -26,6 +26,12 @@ export interface PushOptions {
   helloTimeoutMs: number;
   /** Snapshots written at once; the rest wait, so a push to thousands of proxies stays bounded in memory. */
   sendConcurrency: number;
+  /**
+   * A proxy whose socket has not taken a snapshot within this long (it stopped reading) is
+   * disconnected; it reconnects and starts afresh. Without a bound, one stuck reader would hold
+   * up every later push to every proxy.
+   */
+  sendTimeoutMs: number;
 }
 
 /** What `trellis proxy-status` shows for one proxy. */
@@ -84,20 +90,27 @@ export class PushServer {
 
   private accept(ws: WebSocket): void {
     let session: Session | undefined;
+    // Once refused or after a goodbye, nothing more from this stream counts: a late status must
+    // not register the workload again while the stream closes.
+    let finished = false;
+    const refuse = (closeCode: number, err: unknown): void => {
+      finished = true;
+      fail(ws, closeCode, err);
+    };
     const helloTimer = setTimeout(
-      () => fail(ws, CloseCode.badMessage, BadStreamMessageError('no hello within the deadline')),
+      () => refuse(CloseCode.badMessage, BadStreamMessageError('no hello within the deadline')),
       this.opts.helloTimeoutMs,
     );
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (finished) return;
       const msg = isBinary ? undefined : parseMessage(data);
       if (msg === undefined)
-        return fail(ws, CloseCode.badMessage, BadStreamMessageError('not a valid message'));
+        return refuse(CloseCode.badMessage, BadStreamMessageError('not a valid message'));
       if (msg.type === 'hello') {
-        if (session !== undefined)
-          return fail(ws, CloseCode.badMessage, BadStreamMessageError('second hello'));
+        if (session !== undefined) return refuse(CloseCode.badMessage, BadStreamMessageError('second hello'));
         clearTimeout(helloTimer);
         if (msg.protocol !== PROTOCOL_VERSION) {
-          return fail(ws, CloseCode.badMessage, ProtocolMismatchError(msg.protocol, PROTOCOL_VERSION));
+          return refuse(CloseCode.badMessage, ProtocolMismatchError(msg.protocol, PROTOCOL_VERSION));
         }
         const s: Session = {
           ws,
@@ -115,25 +128,30 @@ export class PushServer {
             send(ws, { type: 'welcome', heartbeatMs: this.opts.heartbeatMs });
             this.schedule(0);
           },
-          (err: unknown) => fail(ws, CloseCode.refused, err),
+          (err: unknown) => refuse(CloseCode.refused, err),
         );
         return;
       }
-      if (session === undefined) return fail(ws, CloseCode.badMessage, BadStreamMessageError('hello first'));
+      if (session === undefined) return refuse(CloseCode.badMessage, BadStreamMessageError('hello first'));
       session.lastSeen = Date.now();
       const { namespace, name } = session.registration;
       switch (msg.type) {
         case 'ack':
           session.acked = msg.version;
-          if (session.nacked?.version === msg.version) session.nacked = undefined;
+          // Taking this version or a later one makes an earlier rejection history (not REJECTED forever).
+          if (session.nacked !== undefined && !isOlderVersion(msg.version, session.nacked.version))
+            session.nacked = undefined;
           break;
         case 'nack':
           session.nacked = { version: msg.version, error: msg.error };
           break;
         case 'status':
-          void this.registry.heartbeat(namespace, name, msg.ready).catch(() => {});
+          void this.registry
+            .heartbeat(session.registration, msg.ready)
+            .catch((err: unknown) => refuse(CloseCode.refused, err));
           break;
         case 'bye':
+          finished = true;
           this.sessions.delete(session);
           void this.registry.deregister(namespace, name).catch(() => {});
           ws.close(1000);
@@ -184,11 +202,29 @@ export class PushServer {
         s.fingerprint = encoded.fingerprint;
         s.sent = version;
         sent++;
-        await new Promise<void>((resolve) => s.ws.send(encoded.message(), () => resolve()));
+        await this.sendWithin(s, encoded.segments());
       }
     };
     await Promise.all(Array.from({ length: this.opts.sendConcurrency }, worker));
     this.onPushed?.({ revision, proxies: this.sessions.size, sent, ms: performance.now() - started });
+  }
+
+  /** Resolves when the snapshot is on the socket, or after sendTimeoutMs with the session cut off. */
+  private sendWithin(s: Session, segments: Buffer[]): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        s.ws.terminate();
+        resolve();
+      }, this.opts.sendTimeoutMs);
+      // One text message in fragments, written in this tick so nothing comes between them: the
+      // big segments are shared by every proxy's snapshot and go to each socket without a copy.
+      const last = segments.length - 1;
+      for (let i = 0; i < last; i++) s.ws.send(segments[i]!, { binary: false, fin: false });
+      s.ws.send(segments[last] ?? Buffer.alloc(0), { binary: false, fin: true }, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** The proxy's own workload as the store has it (with readiness), else as it registered. */
@@ -233,6 +269,12 @@ function parseMessage(data: RawData): ClientMessage | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Versions are store revisions (decimal); anything else compares as "not older". */
+function isOlderVersion(a: string, b: string): boolean {
+  const [x, y] = [Number(a), Number(b)];
+  return Number.isFinite(x) && Number.isFinite(y) && x < y;
 }
 
 function send(ws: WebSocket, msg: ServerMessage): void {

@@ -73,8 +73,8 @@ export class WorkloadRegistry {
   /** Registers (or re-registers after a reconnect); refuses an address another workload holds. */
   async register(reg: WorkloadRegistration): Promise<void> {
     const key = workloadKey(reg.namespace, reg.name);
-    const owner = this.addressOwner(reg);
-    if (owner !== undefined && owner !== key) {
+    const owner = this.addressOwner(reg, key);
+    if (owner !== undefined) {
       throw AddressInUseError(
         `${reg.spec.address}:${reg.spec.ports.inbound}`,
         owner.split('/').slice(-2).join('/'),
@@ -95,24 +95,36 @@ export class WorkloadRegistry {
     await this.write(r);
   }
 
-  private addressOwner(reg: WorkloadRegistration): string | undefined {
+  /** The key of another workload holding one of reg's ports on its address, if any. */
+  private addressOwner(reg: WorkloadRegistration, key: string): string | undefined {
     const { address, ports } = reg.spec;
     const mine = new Set(
       [ports.inbound, ports.app, ports.outbound, ports.admin].filter((p) => p !== undefined),
     );
+    const clash = (spec: WorkloadRegistration['spec']): boolean =>
+      spec.address === address &&
+      [spec.ports.inbound, spec.ports.app, spec.ports.outbound, spec.ports.admin].some(
+        (p) => p !== undefined && mine.has(p),
+      );
+    // This replica's own registrations first: the view learns of a write only when the store's
+    // watch delivers it, and two hellos in that moment must not both get the port.
+    for (const r of this.live.values()) if (r.key !== key && clash(r.registration.spec)) return r.key;
     for (const w of this.view.state().workloads) {
-      if (w.spec.address !== address) continue;
-      const theirs = [w.spec.ports.inbound, w.spec.ports.app, w.spec.ports.outbound, w.spec.ports.admin];
-      if (theirs.some((p) => p !== undefined && mine.has(p))) {
-        return workloadKey(w.metadata.namespace, w.metadata.name);
-      }
+      const wkey = workloadKey(w.metadata.namespace, w.metadata.name);
+      // Skipping our own key: a re-registration must still see a third workload on the port.
+      if (wkey !== key && clash(w.spec)) return wkey;
     }
     return undefined;
   }
 
-  async heartbeat(namespace: string, name: string, ready: boolean): Promise<void> {
-    const r = this.live.get(workloadKey(namespace, name));
-    if (r === undefined) return;
+  /**
+   * Refreshes a registration and publishes a readiness change. A workload swept while its stream
+   * stayed open (silent for longer than staleMs, then back) is registered again rather than left
+   * out of the mesh while its sidecar heartbeats; that may throw as register() does.
+   */
+  async heartbeat(reg: WorkloadRegistration, ready: boolean): Promise<void> {
+    const r = this.live.get(workloadKey(reg.namespace, reg.name));
+    if (r === undefined) return this.register({ ...reg, spec: { ...reg.spec, ready } });
     r.lastSeen = Date.now();
     if (r.registration.spec.ready === ready) return;
     r.registration = { ...r.registration, spec: { ...r.registration.spec, ready } };

@@ -276,3 +276,29 @@ test('a default namespace applies to resources that name none, as kubectl apply 
     ['shop', 'default', 'shop', 'shop'],
   );
 });
+
+test('a TrafficRoute the proxy could not compile (bad RE2 pattern) is refused at apply, where it is written', () => {
+  const text = [
+    'apiVersion: trellis.io/v1alpha1',
+    'kind: TrafficRoute',
+    'metadata: { name: bad }',
+    'spec:',
+    '  service: reviews',
+    '  routes:',
+    '    - match: { path: { regex: "(" } }',
+    '      backends: [{ service: reviews }]',
+    '',
+  ].join('\n');
+  assert.throws(
+    () => parseResources(text, 'bad.yaml'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const d = err.diagnostics[0];
+      assert.ok(d, 'one diagnostic');
+      assert.equal(d.file, 'bad.yaml');
+      assert.equal(d.line, 7);
+      assert.match(d.path, /^spec\.routes\[0\]\.match/);
+      return true;
+    },
+  );
+});

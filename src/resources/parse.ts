@@ -12,7 +12,9 @@ import {
   resolveKind,
   resourceKey,
   type Resource,
+  type TrafficRouteResource,
 } from './kinds.ts';
+import { validateRouteTables } from '../route/router.ts';
 import { formatPath, keyPositionOf, positionOf, type PathSegment, type Position } from './positions.ts';
 
 export { validateResourceSet, type ResourceWarning } from './validate.ts';
@@ -129,9 +131,31 @@ function parseOne(
     return undefined;
   }
   const parsed = RESOURCE_SCHEMAS[kind].safeParse(value);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const problems = parsed.data.kind === 'TrafficRoute' ? routeProblems(parsed.data) : [];
+    for (const p of problems) report([...base, ...p.path], p.message);
+    return problems.length === 0 ? parsed.data : undefined;
+  }
   for (const issue of parsed.error.issues) reportIssue(issue, base, report, doc, lines);
   return undefined;
+}
+
+/**
+ * What the proxy's route compiler would reject (bad RE2 patterns, conflicting matchers), found at
+ * apply time: stored, such a route would make every proxy that calls the service refuse its config.
+ */
+function routeProblems(r: TrafficRouteResource): { path: PathSegment[]; message: string }[] {
+  const routes = r.spec.routes.map((rt) => ({
+    ...rt,
+    backends: rt.backends.map((b) => ({ cluster: 'check', weight: b.weight })),
+    mirrors: undefined,
+  }));
+  const table = { name: 'check', virtualHosts: [{ name: 'check', domains: ['check.invalid'], routes }] };
+  return validateRouteTables([table]).map((p) => {
+    // ['routeTables', 0, 'virtualHosts', 0, 'routes', i, ...] → ['spec', 'routes', i, ...]
+    const [, , , , , i, ...rest] = p.path;
+    return { path: ['spec', 'routes', i ?? 0, ...rest], message: p.message };
+  });
 }
 
 function reportIssue(

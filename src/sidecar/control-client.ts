@@ -40,6 +40,8 @@ export class ControlClient {
   private heartbeat: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private lastReady: boolean | undefined;
+  /** When the control plane was last heard from (any message, or a pong). */
+  private lastHeard = 0;
   private applying: Promise<void> = Promise.resolve();
   /** The version in force; survives reconnects. */
   version: string | undefined;
@@ -71,7 +73,9 @@ export class ControlClient {
         ...(this.opts.scope !== undefined ? { scope: this.opts.scope } : {}),
       });
     });
+    ws.on('pong', () => (this.lastHeard = Date.now()));
     ws.on('message', (data, isBinary) => {
+      this.lastHeard = Date.now();
       if (isBinary) return;
       this.onMessage(data.toString());
     });
@@ -93,7 +97,8 @@ export class ControlClient {
       this.opts.onEvent?.({ type: 'connected', url: this.ws?.url ?? '' });
       clearInterval(this.heartbeat);
       this.lastReady = undefined;
-      this.heartbeat = setInterval(() => this.sendStatus(), msg.heartbeatMs);
+      const { heartbeatMs } = msg;
+      this.heartbeat = setInterval(() => this.beat(heartbeatMs), heartbeatMs);
       this.heartbeat.unref();
       this.sendStatus();
     } else if (msg.type === 'snapshot') {
@@ -115,6 +120,17 @@ export class ControlClient {
     } else {
       this.opts.onEvent?.({ type: 'refused', code: msg.code, message: msg.message });
     }
+  }
+
+  private beat(heartbeatMs: number): void {
+    const ws = this.ws;
+    if (ws?.readyState !== WebSocket.OPEN) return;
+    // A control plane that vanished without closing (host down, partition) sends nothing, and TCP
+    // would take many minutes to notice: give up on this stream and reconnect (maybe elsewhere).
+    if (Date.now() - this.lastHeard > 3 * heartbeatMs) return void ws.terminate();
+    this.sendStatus();
+    // Answered by the peer's WebSocket layer: proves it alive between snapshots.
+    ws.ping();
   }
 
   private sendStatus(): void {

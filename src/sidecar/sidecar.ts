@@ -33,6 +33,10 @@ export interface SidecarOptions {
   probe: ProbeSpec;
   /** Workload name; default service-version-random. */
   name?: string | undefined;
+  /** How often the app's readiness is probed (default 1000 ms). */
+  probeIntervalMs?: number | undefined;
+  /** Reconnect backoff to the control plane (default 200 ms doubling up to 3 s, jittered). */
+  backoff?: { initialMs: number; maxMs: number } | undefined;
 }
 
 export interface Sidecar {
@@ -114,7 +118,7 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
   const bound = proxy.ports();
   let applied = false;
   let onReadiness = (): void => {};
-  const probe = new ReadinessProbe(o.appPort, o.probe, 1000, () => onReadiness());
+  const probe = new ReadinessProbe(o.appPort, o.probe, o.probeIntervalMs ?? 1000, () => onReadiness());
   const admin: AdminServer = await startAdminServer('127.0.0.1', o.ports.admin, {
     ready: () => proxy.ready && applied && probe.ready,
     configDump: () => ({ version: proxy.version, config: proxy.config }),
@@ -140,6 +144,7 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
     urls: o.controlUrls,
     proxyId: `${name}.${o.namespace}`,
     scope: o.scope,
+    ...(o.backoff !== undefined ? { backoff: o.backoff } : {}),
     workload: () => ({ ...registration, spec: { ...registration.spec, ready: probe.ready } }),
     ready: () => probe.ready,
     apply: async (raw, version) => {
