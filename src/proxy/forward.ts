@@ -1,10 +1,9 @@
-// Routing and forwarding, the bottom of both stacks: route by authority, path, method,
-// headers → pick a backend cluster by weight → count + time + route timeout → balance over the
-// cluster's endpoints → upstream transport.
-import { RouteNotFoundError, NoHealthyEndpointError } from '../errors.ts';
+// Routing, the bottom of both stacks: match the route by authority, path, method, headers, then
+// hand the request to that route's compiled pipeline (route-runtime.ts).
+import { RouteNotFoundError } from '../errors.ts';
 import type { MatchedRoute, Router } from '../route/index.ts';
 import type { ClusterRuntime } from './cluster.ts';
-import { RouteExchange } from './route-exchange.ts';
+import type { RouteRuntimes } from './route-runtime.ts';
 import type { Cancel, Dispatch, ProxyRequest, RequestBody, ResponseHandler } from './types.ts';
 import type { ProxyStats, RequestStats } from '../metrics/proxy-stats.ts';
 
@@ -50,27 +49,15 @@ export class RouteCounters {
   }
 }
 
-export function routeAndForward(env: StackEnv): Dispatch {
+/** The bottom of a listener's stack: match the route, then run that route's compiled pipeline. */
+export function routeAndForward(env: StackEnv, routes: RouteRuntimes): Dispatch {
   return function forward(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): Cancel {
     const route = env.router.match(req);
-    if (route === undefined) {
+    const dispatch = route === undefined ? undefined : routes.get(route);
+    if (dispatch === undefined) {
       handler.onResponseError(RouteNotFoundError(req.authority, req.path));
       return noop;
     }
-    const clusterName = route.pickCluster();
-    const cluster = clusterName === undefined ? undefined : env.clusters.get(clusterName);
-    if (cluster === undefined) {
-      handler.onResponseError(NoHealthyEndpointError(clusterName ?? route.name));
-      return noop;
-    }
-    const exchange = new RouteExchange(
-      handler,
-      env.stats,
-      env.counters.get(route, cluster.name),
-      req.startTime,
-      route.timeoutMs,
-    );
-    exchange.cancel = cluster.dispatch(req, body, exchange);
-    return exchange.abort;
+    return dispatch(req, body, handler);
   };
 }

@@ -1,12 +1,18 @@
-// The inbound stack (mesh → local app), read top to bottom. Each line is one layer; the request
-// meets them in this order before it is handed to the app through the listener's route table.
+// The inbound stack (mesh → local app), read top to bottom: the listener layers, then the route's
+// own pipeline, which hands the request to the app.
 import { routeAndForward, type StackEnv } from './forward.ts';
+import { RouteRuntimes, type RouteLayers } from './route-runtime.ts';
 import { composeLayers, type Dispatch, type Layer } from './types.ts';
 
+const listenerLayers: Layer[] = [
+  // (issue 6) mTLS identity, authentication, authorization
+];
+
+export const inboundRouteLayers: RouteLayers = {
+  request: [],
+  attempt: [],
+};
+
 export function inboundStack(env: StackEnv): Dispatch {
-  const layers: Layer[] = [
-    // (issue 6) mTLS identity, authentication, authorization
-    // (issue 3) local rate limits
-  ];
-  return composeLayers(layers, routeAndForward(env));
+  return composeLayers(listenerLayers, routeAndForward(env, new RouteRuntimes(env, inboundRouteLayers)));
 }
