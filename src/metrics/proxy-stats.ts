@@ -15,6 +15,7 @@
 //   trellis_upstream_connections_total{cluster}                            counter
 //   trellis_process_*, trellis_nodejs_*                                    prom-client default metrics
 import { collectDefaultMetrics, type Metric, type Registry, type RegistryContentType } from 'prom-client';
+import { PolicyStats } from './policy-stats.ts';
 import { ScrapedFamily, type SeriesValue } from './scraped-family.ts';
 
 /** Upper bounds of trellis_request_duration_ms buckets, in milliseconds (+Inf is implicit). */
@@ -73,12 +74,15 @@ export interface ProxyStatsOptions {
 
 export class ProxyStats {
   readonly registry: Registry<RegistryContentType>;
+  /** Counters of traffic policy (retries, overflows, ejections, ...); see policy-stats.ts. */
+  readonly policy: PolicyStats;
   readonly #requests = new Map<string, RequestStats>();
   readonly #listeners = new Map<string, ConnectionStats>();
   readonly #clusters = new Map<string, ConnectionStats>();
 
   constructor(registry: Registry<RegistryContentType>, options: ProxyStatsOptions = {}) {
     this.registry = registry;
+    this.policy = new PolicyStats(registry);
     const families = [
       new ScrapedFamily('trellis_requests_total', 'Requests received, by route and cluster.', 'counter', {
         read: (out) => this.#readRequests(out),
