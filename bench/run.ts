@@ -2,7 +2,7 @@
 // Scenario `proxy` (the default): each target behind the same upstream, measured in one run:
 // saturation (wrk), open-loop latency at 1k and 5k req/s (bench/loadgen.ts), proxy CPU and RSS.
 // Writes bench/results/latest.json and prints a markdown table. See bench/README.md.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,6 +31,18 @@ interface Durations {
 }
 const FULL: Durations = { rateAttempts: 2, warmS: 3, wrkS: 10, rateWarmS: 2, rateS: 10, limitS: 900 };
 const QUICK: Durations = { rateAttempts: 1, warmS: 1, wrkS: 3, rateWarmS: 0.5, rateS: 2.5, limitS: 170 };
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Trellis runs from its build (dist/), as users run it: build now so a bench never measures stale
+ * code. tsc exits 2 when it wrote the build despite type errors (typecheck reports those).
+ */
+function buildTrellis(): void {
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0 && r.status !== 2) throw new Error(`npm run build failed: ${r.stdout}${r.stderr}`);
+}
 
 const message = (err: unknown): string =>
   (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
@@ -120,9 +132,10 @@ async function proxyScenario(opts: { quick: boolean; only?: string[]; out: strin
       throw new Error(`${tool} is missing: run \`bash scripts/system-deps.sh bench\` as root`);
     }
   }
+  const targets: Target[] = TARGETS.filter((t) => !opts.only || opts.only.includes(t.name));
+  if (targets.some((t) => t.name.startsWith('trellis'))) buildTrellis();
   const tmp = mkdtempSync(join(tmpdir(), 'trellis-bench-'));
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-  const targets: Target[] = TARGETS.filter((t) => !opts.only || opts.only.includes(t.name));
   if (opts.only && !opts.only.includes('direct')) {
     process.stderr.write('bench: without the direct target, added latency is null\n');
   }

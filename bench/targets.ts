@@ -234,7 +234,8 @@ export function trellisConfig(o: {
   };
 }
 
-const TRELLIS_MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+/** The `trellis` command as users run it: the build in dist/ (bench/run.ts builds first), with its default flags. */
+const TRELLIS_BIN = join(ROOT, 'bin', 'trellis.js');
 
 async function trellisProxy(
   tmp: string,
@@ -246,8 +247,10 @@ async function trellisProxy(
   const [port, adminPort] = [await freePort(), await freePort()];
   const file = join(tmp, `${name}.yaml`);
   writeFileSync(file, stringify(trellisConfig({ port, adminPort, direction, upstreamPort })));
-  const args = [TRELLIS_MAIN, 'proxy', '--config', file];
-  return { port, spawn: () => spawnPinned(core, process.execPath, args) };
+  const args = [TRELLIS_BIN, 'proxy', '--config', file];
+  // The build bench/run.ts just made, even if a source file changed since (a shared checkout).
+  const env = { ...process.env, TRELLIS_ENTRY: 'dist' };
+  return { port, spawn: () => spawnPinned(core, process.execPath, args, env) };
 }
 
 const trellis: Target = {

@@ -1,3 +1,73 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: Node 24 strips types natively.
-import '../src/cli/main.ts';
+// The `trellis` command.
+//
+// It runs the compiled JavaScript in dist/ (`npm run build`; `npm ci` builds it through the
+// `prepare` script), so a running proxy never loads Node's TypeScript type stripper (~17 MB of
+// RSS). When there is no build, or a source file is newer than the build (a checkout being
+// edited), it runs the TypeScript sources instead: whoever starts `trellis` never gets stale code.
+//
+// The data-plane commands (`proxy`, `sidecar`) run for days next to one app on one worker. Node's
+// defaults are sized for servers with many cores and gigabytes: they re-exec themselves (same PID,
+// same arguments) with V8 flags sized for a sidecar. TRELLIS_NODE_FLAGS replaces the defaults
+// (empty: Node's own); a flag already given on the command line or in NODE_OPTIONS is left alone.
+// Measurements behind the defaults: bench/README.md ("Memory, V8 flags and the build").
+/* global process, URL -- Node globals: eslint's config covers TypeScript, not this one JS file */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const SIDECAR_FLAGS = ['--max-semi-space-size=1'];
+const DATA_PLANE = new Set(['proxy', 'sidecar']);
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Newest modification time of the sources the build compiles (tests are not part of it). */
+function newestSource(dir, depth = 0) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (depth < 8) newest = Math.max(newest, newestSource(path, depth + 1));
+    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
+      newest = Math.max(newest, statSync(path).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+/**
+ * dist/cli/main.js when the build is current (dist/.tsbuildinfo is written last by tsc), else the
+ * sources. TRELLIS_ENTRY=dist or =src decides instead (the bench measures the build it just made).
+ */
+function entry() {
+  const built = join(root, 'dist', 'cli', 'main.js');
+  const source = join(root, 'src', 'cli', 'main.ts');
+  const stamp = join(root, 'dist', '.tsbuildinfo');
+  if (process.env.TRELLIS_ENTRY === 'src') return source;
+  if (process.env.TRELLIS_ENTRY === 'dist') return built;
+  if (!existsSync(built) || !existsSync(stamp)) return source;
+  if (!existsSync(source)) return built;
+  return newestSource(join(root, 'src')) <= statSync(stamp).mtimeMs ? built : source;
+}
+
+/** The sidecar flags this process still lacks (by name), or none when it is not a data-plane command. */
+function missingFlags() {
+  if (!DATA_PLANE.has(process.argv[2] ?? '')) return [];
+  const wanted = process.env.TRELLIS_NODE_FLAGS ?? SIDECAR_FLAGS.join(' ');
+  const given = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
+  return wanted.split(/\s+/).filter((f) => f.startsWith('--') && !given.includes(f.split('=')[0]));
+}
+
+const flags = missingFlags();
+if (flags.length > 0 && typeof process.execve === 'function') {
+  // execve keeps the PID (supervisors and tests that track it are unaffected) and stdio.
+  const self = fileURLToPath(import.meta.url);
+  process.execve(process.execPath, [
+    process.execPath,
+    ...flags,
+    ...process.execArgv,
+    self,
+    ...process.argv.slice(2),
+  ]);
+}
+await import(pathToFileURL(entry()).href);

@@ -11,7 +11,8 @@ const servers = [9081, 9082].map((port, i) =>
     .createServer((_req, res) => res.end(JSON.stringify({ service: 'reviews', version: `v${i + 1}` }) + '\n'))
     .listen(port, '127.0.0.1'),
 );
-const proxy = spawn(process.execPath, ['src/cli/main.ts', 'proxy', '--config', 'examples/proxy.yaml'], {
+// bin/trellis.js runs the build in dist/ (made by `npm ci`), or the sources when they are newer.
+const proxy = spawn(process.execPath, ['bin/trellis.js', 'proxy', '--config', 'examples/proxy.yaml'], {
   cwd: root,
   stdio: ['ignore', 'inherit', 'pipe'],
 });

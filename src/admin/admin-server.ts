@@ -5,9 +5,13 @@
 //   GET /metrics      Prometheus text (500 when collection fails)
 //   GET /config_dump  {version, config} as indented JSON
 // HEAD is answered as GET without a body; other methods get 405, unknown paths 404.
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TrellisError } from '../errors.ts';
+
+// Not `import http from 'node:http'`: an ESM import of node:http reads every export, and its lazy
+// WebSocket/MessageEvent getters load Node's bundled undici (+12 MB of RSS, measured: bench/README.md).
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface AdminState {
   ready(): boolean;
@@ -42,7 +46,7 @@ const routes: ReadonlyMap<string, Handler> = new Map<string, Handler>([
 ]);
 
 export function startAdminServer(address: string, port: number, state: AdminState): Promise<AdminServer> {
-  const server = http.createServer((req, res) => {
+  const server = createServer((req, res) => {
     void handle(state, req, res);
   });
   return new Promise((resolve, reject) => {

@@ -20,8 +20,14 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+// The usual Connection values, answered without splitting (every keep-alive response has one).
+const KEEP_ALIVE: readonly string[] = Object.freeze(['keep-alive']);
+const CLOSE: readonly string[] = Object.freeze(['close']);
+
 /** Names listed in a Connection header are hop-by-hop too; returns them lower-cased. */
-export function connectionTokens(value: string): string[] {
+export function connectionTokens(value: string): readonly string[] {
+  if (value === 'keep-alive' || value === 'Keep-Alive') return KEEP_ALIVE;
+  if (value === 'close' || value === 'Close') return CLOSE;
   return value
     .split(',')
     .map((t) => t.trim().toLowerCase())
@@ -29,8 +35,8 @@ export function connectionTokens(value: string): string[] {
 }
 
 /** Tokens of the (last) Connection header of a raw list, or null when it has none. */
-export function connectionHeaderTokens(raw: HeaderList): string[] | null {
-  let tokens: string[] | null = null;
+export function connectionHeaderTokens(raw: HeaderList): readonly string[] | null {
+  let tokens: readonly string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) if (raw[i] === 'connection') tokens = connectionTokens(raw[i + 1]!);
   return tokens;
 }

@@ -50,7 +50,7 @@ export function interpretRequestHead(
   if (versionMajor !== 1) return HttpVersionNotSupportedError();
   let host: string | undefined;
   let hosts = 0;
-  let connection: string[] | null = null;
+  let connection: readonly string[] | null = null;
   let contentLength = -2;
   let transferEncoding: string | undefined;
   let expect = false;

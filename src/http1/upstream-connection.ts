@@ -48,6 +48,7 @@ const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseController {
   readonly socket: Socket;
   private readonly owner: ConnectionOwner;
+  private readonly sharedReads: boolean;
   private readonly parser: LlhttpParser;
   /** Times this connection has started an exchange. */
   uses = 0;
@@ -76,12 +77,17 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
   /** Set by the pool when the connect timer fired. */
   connectError: ProxyError | null = null;
 
-  constructor(socket: Socket, owner: ConnectionOwner) {
+  /**
+   * `sharedReads`: the socket was opened with the pool's `onread` buffer and calls onRead, whose
+   * bytes are overwritten by the next read of any socket: body chunks are copied before they leave.
+   */
+  constructor(socket: Socket, owner: ConnectionOwner, sharedReads = false) {
     this.socket = socket;
     this.owner = owner;
+    this.sharedReads = sharedReads;
     this.parser = new LlhttpParser(ParserType.RESPONSE, this);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (!sharedReads) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('end', () => this.onEnd());
     socket.on('error', (err) => this.onClose(err));
@@ -186,6 +192,12 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
   }
 
   // --- socket events ---
+  /** `onread` callback: `n` bytes in the shared buffer. Returning false pauses the socket. */
+  onRead(buf: Buffer, n: number): boolean {
+    this.onData(buf.subarray(0, n));
+    return !this.paused;
+  }
+
   private onData(chunk: Buffer): void {
     this.responseBytes += chunk.length;
     if (this.handler === null) {
@@ -308,7 +320,9 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
 
   onBody(buf: Buffer, start: number, end: number): number {
     const handler = this.handler;
-    if (handler !== null && !handler.onResponseData(buf.subarray(start, end)) && !this.paused) {
+    if (handler === null) return 0;
+    const chunk = this.sharedReads ? Buffer.copyBytesFrom(buf, start, end - start) : buf.subarray(start, end);
+    if (!handler.onResponseData(chunk) && !this.paused) {
       this.paused = true;
       this.socket.pause();
     }

@@ -8,6 +8,12 @@ import type { Cancel, ProxyRequest, RequestBody, ResponseHandler } from '../prox
 import { watch, unwatch, type Expiring } from './sweeper.ts';
 import { UpstreamConnection, type ConnectionOwner, type ExchangeTicket } from './upstream-connection.ts';
 
+/**
+ * Shared by every plain upstream socket: JS runs one read callback at a time and each is parsed to
+ * the end before it returns; whatever outlives the callback (body chunks) is copied out.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export interface Http1UpstreamOptions {
   connectTimeoutMs: number;
   maxIdle: number;
@@ -53,10 +59,16 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
 
   private connect(): UpstreamConnection {
     const { opts } = this;
-    const socket = opts.tls
+    // Plain TCP reads land in one shared buffer, parsed at once (see UpstreamConnection.onRead):
+    // no Buffer and no stream 'data' event per read.
+    const socket: net.Socket = opts.tls
       ? tls.connect({ ...opts.tls, host: this.address, port: this.port })
-      : net.connect({ host: this.address, port: this.port });
-    const conn = new UpstreamConnection(socket, this);
+      : net.connect({
+          host: this.address,
+          port: this.port,
+          onread: { buffer: READ_BUFFER, callback: (n): boolean => conn.onRead(READ_BUFFER, n) },
+        });
+    const conn: UpstreamConnection = new UpstreamConnection(socket, this, !opts.tls);
     this.all.add(conn);
     opts.onConnectionCount?.(1);
     const timer = setTimeout(() => {

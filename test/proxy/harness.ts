@@ -13,7 +13,9 @@ import { stringify } from 'yaml';
 import type { ProxyConfigInput } from '../../src/model/schema.ts';
 import { listen, portOf } from '../support/sockets.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+// The `trellis` command as users start it: the build in dist/ (scripts/test.ts builds before the
+// tests), or the sources when one is newer than the build, so a test never runs stale code.
+const TRELLIS = fileURLToPath(new URL('../../bin/trellis.js', import.meta.url));
 
 /** One pino line from the proxy's stderr. */
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
@@ -71,7 +73,7 @@ export async function startProxy(
   const workers = opts.workers ?? 1;
   const child: ChildProcess = spawn(
     process.execPath,
-    [MAIN, 'proxy', '--config', configFile, ...(workers > 1 ? ['--workers', String(workers)] : [])],
+    [TRELLIS, 'proxy', '--config', configFile, ...(workers > 1 ? ['--workers', String(workers)] : [])],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const logs: LogLine[] = [];
