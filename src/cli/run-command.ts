@@ -4,9 +4,10 @@
 // sidecar dies the app is stopped (no unmeshed app left running).
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { resolveControl } from './control-target.ts';
-import type { SidecarReadyMessage } from './sidecar-command.ts';
+import { SUPERVISED_ENV, type SidecarReadyMessage } from './sidecar-command.ts';
 import { addWorkloadOptions, parsePort, toArgv, type WorkloadFlags } from './workload-options.ts';
 
 const STOP_GRACE_MS = 5000;
@@ -22,10 +23,17 @@ function freePort(): Promise<number> {
   });
 }
 
-function isReady(msg: unknown): msg is SidecarReadyMessage {
-  return (
-    typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'trellis:sidecar-ready'
-  );
+/** The sidecar's ready line on its stdout, or undefined for any other output. */
+function parseReady(line: string): SidecarReadyMessage | undefined {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const ready =
+    typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'trellis:sidecar-ready';
+  return ready ? (msg as SidecarReadyMessage) : undefined;
 }
 
 /** SIGTERM, then SIGKILL after the grace period; resolves when the child is gone. */
@@ -54,11 +62,19 @@ export function registerRunCommand(program: Command): void {
       process.execPath,
       [...process.execArgv, entry, 'sidecar', ...toArgv(flags, control.urls, appPort)],
       {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // Pipes, not IPC: the sidecar may re-exec itself with data-plane V8 flags (bin/trellis.js),
+        // and exec keeps only stdio. It prints its ready line on stdout; its stdin stays open while
+        // `run` lives, so EOF there tells it that its supervisor is gone.
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: { ...process.env, [SUPERVISED_ENV]: '1' },
       },
     );
     const ready = await new Promise<SidecarReadyMessage | undefined>((resolve) => {
-      sidecar.on('message', (m: unknown) => isReady(m) && resolve(m));
+      createInterface({ input: sidecar.stdout! }).on('line', (line) => {
+        const msg = parseReady(line);
+        if (msg !== undefined) resolve(msg);
+        else process.stdout.write(`${line}\n`);
+      });
       sidecar.once('exit', () => resolve(undefined));
     });
     if (ready === undefined) {

@@ -5,7 +5,10 @@ import { resolveControl } from './control-target.ts';
 import { addWorkloadOptions, parsePort, toSidecarOptions, type WorkloadFlags } from './workload-options.ts';
 import { createLogger } from '../log.ts';
 
-/** What the sidecar tells `trellis run` (over IPC) once it serves its first snapshot. */
+/** Set by `trellis run` for its sidecar: print the ready line on stdout, stop on EOF of stdin. */
+export const SUPERVISED_ENV = 'TRELLIS_SUPERVISED';
+
+/** What the sidecar tells `trellis run` (one JSON line on stdout) once it serves its first snapshot. */
 export interface SidecarReadyMessage {
   type: 'trellis:sidecar-ready';
   name: string;
@@ -49,8 +52,14 @@ export function registerSidecarCommand(program: Command): void {
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));
-    // Started by `trellis run`: if that supervisor dies, the sidecar must not linger.
-    process.on('disconnect', () => void stop('supervisor gone'));
+    // Started by `trellis run`: if that supervisor dies (its end of our stdin closes), the sidecar
+    // must not linger.
+    const supervised = process.env[SUPERVISED_ENV] === '1';
+    if (supervised) {
+      process.stdin.once('end', () => void stop('supervisor gone'));
+      process.stdin.once('error', () => void stop('supervisor gone'));
+      process.stdin.resume();
+    }
     await sidecar.control.firstSnapshot;
     clearTimeout(slow);
     const ready: SidecarReadyMessage = {
@@ -58,6 +67,6 @@ export function registerSidecarCommand(program: Command): void {
       name: sidecar.registration.name,
       ports: sidecar.ports,
     };
-    process.send?.(ready);
+    if (supervised) process.stdout.write(`${JSON.stringify(ready)}\n`);
   });
 }
