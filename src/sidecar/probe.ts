@@ -1,8 +1,10 @@
 // Readiness of the app next to the sidecar: a TCP connect to its port, or an HTTP GET on a path
 // (2xx/3xx is ready), every `intervalMs`. What it reports is what the control plane publishes as
 // the endpoint's health.
-import http from 'node:http';
 import net from 'node:net';
+
+// As in the admin server: an ESM import of node:http would load Node's bundled undici (+12 MB).
+const { get: httpGet } = process.getBuiltinModule('node:http');
 
 export type ProbeSpec = { kind: 'tcp' } | { kind: 'http'; path: string };
 
@@ -15,7 +17,7 @@ function probeOnce(port: number, spec: ProbeSpec, timeoutMs: number): Promise<bo
       s.once('error', () => resolve(false));
       return;
     }
-    const req = http.get(
+    const req = httpGet(
       { host: '127.0.0.1', port, path: spec.path, timeout: timeoutMs, agent: false },
       (res) => {
         res.resume();
