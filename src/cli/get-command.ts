@@ -70,6 +70,11 @@ function columns(r: Resource): { base: [string, string][]; wide: [string, string
       };
     case 'TrafficPolicy':
       return { base: [['SERVICE', r.spec.service]], wide: [['LB', r.spec.lb?.policy ?? 'default']] };
+    default: {
+      // Dialect kinds (VirtualService, TrafficSplit, HTTPRoute, ...), which the API also lists.
+      const other = r as { kind: string; apiVersion: string };
+      return { base: [['KIND', other.kind]], wide: [['API-VERSION', other.apiVersion]] };
+    }
   }
 }
 

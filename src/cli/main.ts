@@ -1,5 +1,6 @@
 // The `trellis` command. Subcommands live in their own files; this only wires them.
 import { Command } from 'commander';
+import { registerAnalyzeCommand } from './analyze-command.ts';
 import { registerApplyCommands } from './apply-command.ts';
 import { CliError } from './api-client.ts';
 import { registerDemoCommand } from './demo-command.ts';
@@ -24,6 +25,7 @@ registerUpCommand(program);
 registerRunCommand(program);
 registerSidecarCommand(program);
 registerApplyCommands(program);
+registerAnalyzeCommand(program);
 registerGetCommands(program);
 registerDemoCommand(program);
 

@@ -10,8 +10,8 @@
 //   GET    /api/v1/services/NS/NAME        what `trellis describe service` shows
 import type http from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError, TrellisError } from '../errors.ts';
-import { KINDS, resourceKey, type Resource } from '../resources/kinds.ts';
+import { ConfigError, formatDiagnostic, TrellisError, type Diagnostic } from '../errors.ts';
+import { allKinds, resourceKey, type AnyKind, type AnyResource } from '../resources/kinds.ts';
 import { parseResources, validateResourceSet } from '../resources/parse.ts';
 import type { Store } from '../store/types.ts';
 import { describeService } from './describe.ts';
@@ -115,8 +115,8 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function kindParam(p: Params): (typeof KINDS)[number] {
-  const kind = KINDS.find((k) => k.toLowerCase() === (p.kind ?? '').toLowerCase());
+function kindParam(p: Params): AnyKind {
+  const kind = allKinds().find((k) => k.toLowerCase() === (p.kind ?? '').toLowerCase());
   if (kind === undefined) throw UnknownKindError(p.kind ?? '');
   return kind;
 }
@@ -127,7 +127,10 @@ async function apply(
   _p: Params,
   q: URLSearchParams,
 ): Promise<unknown> {
-  const resources = parseResources(await readBody(req), q.get('file') ?? 'stdin');
+  const unknownFields: Diagnostic[] = [];
+  const resources = parseResources(await readBody(req), q.get('file') ?? 'stdin', {
+    warnings: unknownFields,
+  });
   const dryRun = q.get('dryRun') === '1';
   const results = [];
   let written = 0;
@@ -140,9 +143,13 @@ async function apply(
     results.push({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name, action });
   }
   await ctx.view.settled(() => ctx.view.revision >= written);
-  const merged = new Map(ctx.view.all().map((r) => [resourceKey(r), r]));
+  const merged = new Map<string, AnyResource>(
+    [...ctx.view.all(), ...ctx.view.dialectResources()].map((r) => [resourceKey(r), r]),
+  );
   for (const r of resources) merged.set(resourceKey(r), r);
-  return { results, warnings: validateResourceSet([...merged.values()]) };
+  // Unknown fields of other meshes' kinds were dropped: said with their file:line:column.
+  const dropped = unknownFields.map((d) => ({ resource: '', path: d.path, message: formatDiagnostic(d) }));
+  return { results, warnings: [...dropped, ...validateResourceSet([...merged.values()])] };
 }
 
 async function deleteFromText(
@@ -177,8 +184,7 @@ async function list(
   const kind = kindParam(p);
   const ns = q.get('namespace');
   const prefix = `${RESOURCE_PREFIX}${kind}/${ns !== null && ns !== '' ? `${ns}/` : ''}`;
-  const items: Resource[] = ctx.view
-    .all()
+  const items: AnyResource[] = [...ctx.view.all(), ...ctx.view.dialectResources()]
     .filter((r) => resourceKey(r).startsWith(prefix))
     .sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)));
   return { kind, items };

@@ -1,14 +1,18 @@
 // The control plane's in-memory view of the store: every resource, kept current by a watch.
 // Compiling snapshots reads this view, never the store, so a push costs no store round trip.
 import type { Store, WatchEvent } from '../store/types.ts';
-import { isKind, RESOURCE_SCHEMAS, type Resource } from '../resources/kinds.ts';
+import { extraKind, isKind, RESOURCE_SCHEMAS, type AnyResource, type Resource } from '../resources/kinds.ts';
 import type { MeshState } from '../control/snapshot/index.ts';
+import { lowerMeshState, type DialectResource, type LoweredMesh } from '../dialects/index.ts';
 
 export const RESOURCE_PREFIX = 'resources/';
 
 export class MeshView {
   private readonly store: Store;
   private readonly byKey = new Map<string, Resource>();
+  /** Other meshes' kinds (src/dialects), as written; lowered into native resources by state(). */
+  private readonly dialects = new Map<string, DialectResource>();
+  private lowered: LoweredMesh | undefined;
   private readonly listeners = new Set<(revision: number) => void>();
   private cached: MeshState | undefined;
   private cancelWatch: (() => void) | undefined;
@@ -30,6 +34,7 @@ export class MeshView {
     this.cancelWatch?.();
     const { entries, revision } = await this.store.list(RESOURCE_PREFIX);
     this.byKey.clear();
+    this.dialects.clear();
     for (const e of entries) this.accept(e.key, e.value);
     this.revision = revision;
     this.cached = undefined;
@@ -49,6 +54,11 @@ export class MeshView {
     // A value another writer stored in a shape this version cannot read is skipped, not fatal.
     if (parsed?.success === true) this.byKey.set(key, parsed.data);
     else this.byKey.delete(key);
+    const apiVersion = (value as { apiVersion?: unknown } | null)?.apiVersion;
+    const schema = typeof apiVersion === 'string' ? extraKind(kind)?.versions.get(apiVersion) : undefined;
+    const dialect = schema?.safeParse(value);
+    if (dialect?.success === true) this.dialects.set(key, dialect.data);
+    else this.dialects.delete(key);
   }
 
   private onEvents(events: WatchEvent[]): void {
@@ -58,6 +68,7 @@ export class MeshView {
         this.revision = Math.max(this.revision, ev.entry.revision);
       } else {
         this.byKey.delete(ev.key);
+        this.dialects.delete(ev.key);
         this.revision = Math.max(this.revision, ev.revision);
       }
     }
@@ -95,12 +106,22 @@ export class MeshView {
     });
   }
 
-  get(key: string): Resource | undefined {
-    return this.byKey.get(key);
+  get(key: string): AnyResource | undefined {
+    return this.byKey.get(key) ?? this.dialects.get(key);
   }
 
   all(): Resource[] {
     return [...this.byKey.values()];
+  }
+
+  dialectResources(): DialectResource[] {
+    return [...this.dialects.values()];
+  }
+
+  /** state() with what lowering other meshes' kinds found: warnings, external services, Sidecar scopes. */
+  lowering(): LoweredMesh {
+    this.state();
+    return this.lowered!;
   }
 
   /** Resources grouped for the snapshot compiler; rebuilt only after a change. */
@@ -113,8 +134,9 @@ export class MeshView {
       else if (r.kind === 'TrafficRoute') state.routes.push(r);
       else if (r.kind === 'TrafficPolicy') state.policies.push(r);
     }
-    this.cached = state;
-    return state;
+    this.lowered = lowerMeshState({ ...state, dialects: [...this.dialects.values()] });
+    this.cached = this.lowered.state;
+    return this.cached;
   }
 
   close(): void {

@@ -8,6 +8,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { TrellisError } from '../errors.ts';
 import { WorkloadResource } from '../resources/kinds.ts';
 import { createSnapshotCompiler } from './snapshot/index.ts';
+import { applyExternalServices, sidecarScope } from '../dialects/index.ts';
 import { BadStreamMessageError, ProtocolMismatchError } from './errors.ts';
 import type { MeshView } from './mesh-view.ts';
 import {
@@ -20,6 +21,8 @@ import {
 import { toWorkloadResource, workloadKey, type WorkloadRegistry } from './registry.ts';
 import { encodeSnapshot } from './snapshot-encoder.ts';
 
+/** How long a push may keep the event loop before it lets other work (heartbeats, the API) run. */
+const PUSH_SLICE_MS = 10;
 export interface PushOptions {
   debounceMs: number;
   heartbeatMs: number;
@@ -78,8 +81,15 @@ export class PushServer {
     this.opts = opts;
     this.stopWatching = view.onChange(() => this.schedule());
     // A peer whose host vanished never closes its TCP connection: drop streams that went silent.
+    // After a stall of this process (CPU starved, a long GC), the heartbeats that came meanwhile
+    // are still unread when this timer runs first: skip that round instead of cutting off everyone.
+    let lastReap = Date.now();
     this.reaper = setInterval(() => {
-      const cutoff = Date.now() - 3 * opts.heartbeatMs;
+      const now = Date.now();
+      const stalled = now - lastReap > 2 * opts.heartbeatMs;
+      lastReap = now;
+      if (stalled) return;
+      const cutoff = now - 3 * opts.heartbeatMs;
       for (const s of this.sessions) if (s.lastSeen < cutoff) s.ws.terminate();
     }, opts.heartbeatMs).unref();
   }
@@ -190,13 +200,26 @@ export class PushServer {
     const revision = this.view.revision;
     const version = String(revision);
     const compiler = createSnapshotCompiler(this.view.state());
+    // Istio Sidecar scopes and ServiceEntry hosts/endpoints (src/dialects): what the model lacks.
+    const { scopes, externals } = this.view.lowering();
     const queue = [...this.sessions];
     let sent = 0;
+    let lastYield = performance.now();
     const worker = async (): Promise<void> => {
       for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
+        // A write the kernel takes at once completes on the tick queue, so a push to thousands of
+        // proxies would otherwise run in one go: heartbeats unread, API and reaper starved.
+        if (performance.now() - lastYield > PUSH_SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
         if (s.ws.readyState !== s.ws.OPEN) continue;
         const target = this.targetOf(s.registration);
-        const config = compiler.compile({ workload: target }, { version, scope: s.scope });
+        const scope = s.scope ?? sidecarScope(target, scopes);
+        const config = applyExternalServices(
+          compiler.compile({ workload: target }, { version, scope }),
+          externals,
+        );
         const encoded = encodeSnapshot(version, config);
         if (encoded.fingerprint === s.fingerprint) continue;
         s.fingerprint = encoded.fingerprint;

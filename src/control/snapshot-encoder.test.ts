@@ -42,11 +42,19 @@ test('the fingerprint follows content: same across compiles and versions, new wh
   const first = encodeSnapshot('1', createSnapshotCompiler(meshState({ workloads })).compile(target));
   const again = encodeSnapshot('2', createSnapshotCompiler(meshState({ workloads })).compile(target));
   assert.equal(again.fingerprint, first.fingerprint);
-  const routes = [trafficRoute('svc3', { service: 'svc3', routes: [{ backends: [{ service: 'svc4' }] }] }, 'ns0')];
-  const changed = encodeSnapshot('3', createSnapshotCompiler(meshState({ workloads, routes })).compile(target));
+  const routes = [
+    trafficRoute('svc3', { service: 'svc3', routes: [{ backends: [{ service: 'svc4' }] }] }, 'ns0'),
+  ];
+  const changed = encodeSnapshot(
+    '3',
+    createSnapshotCompiler(meshState({ workloads, routes })).compile(target),
+  );
   assert.notEqual(changed.fingerprint, first.fingerprint);
   // Another proxy of the same namespace has other local parts: another fingerprint.
-  const other = encodeSnapshot('1', createSnapshotCompiler(meshState({ workloads })).compile({ workload: workloads[8]! }));
+  const other = encodeSnapshot(
+    '1',
+    createSnapshotCompiler(meshState({ workloads })).compile({ workload: workloads[8]! }),
+  );
   assert.notEqual(other.fingerprint, first.fingerprint);
 });
 

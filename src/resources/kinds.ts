@@ -6,6 +6,7 @@ import net from 'node:net';
 import { z } from 'zod';
 import { Cluster, Duration, Route, WeightedBackend } from '../model/schema.ts';
 import { MirrorPolicy } from '../model/policy.ts';
+import type { DialectResource } from '../dialects/types.ts';
 
 export const KINDS = ['Service', 'Workload', 'TrafficRoute', 'TrafficPolicy'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -272,7 +273,7 @@ export const RESOURCE_SCHEMAS = {
   TrafficPolicy: TrafficPolicyResource,
 } as const satisfies Record<Kind, z.ZodType<Resource>>;
 
-export function resourceKey(r: Pick<Resource, 'kind' | 'metadata'>): string {
+export function resourceKey(r: { kind: string; metadata: { name: string; namespace: string } }): string {
   return `resources/${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
 }
 
@@ -287,11 +288,51 @@ const ALIASES: ReadonlyMap<string, Kind> = new Map(
   ).flatMap(([kind, names]) => names.map((n): [string, Kind] => [n, kind])),
 );
 
-/** The kind a CLI alias names (`svc`, `Services`, `tr`, ...), case-insensitively. */
-export function resolveKind(alias: string): Kind | undefined {
-  return ALIASES.get(alias.toLowerCase());
+/** The kind a CLI alias names (`svc`, `Services`, `tr`, `vs`, ...), case-insensitively. */
+export function resolveKind(alias: string): AnyKind | undefined {
+  return ALIASES.get(alias.toLowerCase()) ?? EXTRA_ALIASES.get(alias.toLowerCase());
 }
 
 export function isKind(value: unknown): value is Kind {
   return typeof value === 'string' && (KINDS as readonly string[]).includes(value);
+}
+
+// --- Kinds of other meshes (Istio, SMI, Gateway API, Linkerd): src/dialects registers them ---
+// They are stored as written (under resources/<Kind>/<ns>/<name>, like native kinds) and lowered
+// into native kinds when the control plane compiles; see docs/dialects.md.
+
+export type { DialectResource };
+export type AnyResource = Resource | DialectResource;
+export type AnyKind = Kind | DialectResource['kind'];
+
+export interface ExtraKind {
+  kind: DialectResource['kind'];
+  /** The schema of each apiVersion the kind is served as. parse.ts warns of unknown fields and drops them. */
+  versions: ReadonlyMap<string, z.ZodType<DialectResource>>;
+  /** CLI names besides the lowercase kind (plural, short). */
+  aliases: readonly string[];
+}
+
+const EXTRA_KINDS = new Map<string, ExtraKind>();
+const EXTRA_ALIASES = new Map<string, DialectResource['kind']>();
+
+/** Adds a kind, or more apiVersions of one already known (SMI and Gateway API both have a TCPRoute). */
+export function registerKind(k: ExtraKind): void {
+  const known = EXTRA_KINDS.get(k.kind);
+  const aliases = [...new Set([...(known?.aliases ?? []), ...k.aliases])];
+  EXTRA_KINDS.set(k.kind, {
+    kind: k.kind,
+    versions: new Map([...(known?.versions ?? []), ...k.versions]),
+    aliases,
+  });
+  for (const a of [k.kind.toLowerCase(), ...aliases]) EXTRA_ALIASES.set(a, k.kind);
+}
+
+export function extraKind(kind: unknown): ExtraKind | undefined {
+  return typeof kind === 'string' ? EXTRA_KINDS.get(kind) : undefined;
+}
+
+/** Native kinds, then every registered one. */
+export function allKinds(): AnyKind[] {
+  return [...KINDS, ...[...EXTRA_KINDS.values()].map((k) => k.kind)];
 }

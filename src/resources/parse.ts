@@ -5,13 +5,16 @@ import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type Diagnostic } from '../errors.ts';
 import {
+  allKinds,
   API_VERSIONS,
+  extraKind,
   isKind,
-  KINDS,
   RESOURCE_SCHEMAS,
   resolveKind,
   resourceKey,
-  type Resource,
+  type AnyResource,
+  type DialectResource,
+  type ExtraKind,
   type TrafficRouteResource,
 } from './kinds.ts';
 import { validateRouteTables } from '../route/router.ts';
@@ -28,17 +31,21 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export interface ParseOptions {
   /** Namespace of resources that name none (`kubectl apply -n`); default "default". */
   defaultNamespace?: string;
+  /** Receives warnings: unknown fields of other meshes' kinds, which are dropped (never silently). */
+  warnings?: Diagnostic[];
 }
 
-export function parseResources(text: string, file: string, opts: ParseOptions = {}): Resource[] {
+export function parseResources(text: string, file: string, opts: ParseOptions = {}): AnyResource[] {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const diagnostics: Diagnostic[] = [];
-  const resources: Resource[] = [];
+  const resources: AnyResource[] = [];
   const seen = new Map<string, Position>();
   for (const doc of docs) {
     const report: Report = (path, message, pos = positionOf(doc, lines, path)) =>
       diagnostics.push({ file, ...pos, path: formatPath(path), message });
+    const warn: Report = (path, message, pos = positionOf(doc, lines, path)) =>
+      opts.warnings?.push({ file, ...pos, path: formatPath(path), message });
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         // Offsets into the whole stream, so the shared LineCounter gives lines of the file.
@@ -56,7 +63,7 @@ export function parseResources(text: string, file: string, opts: ParseOptions = 
     }
     if (raw === null || raw === undefined) continue; // an empty document, e.g. after a trailing `---`
     for (const [value, base] of expandList(raw, report)) {
-      const resource = parseOne(withNamespace(value, opts.defaultNamespace), base, report, doc, lines);
+      const resource = parseOne(withNamespace(value, opts.defaultNamespace), base, report, warn, doc, lines);
       if (resource === undefined) continue;
       const key = resourceKey(resource);
       const namePath = [...base, 'metadata', 'name'];
@@ -105,21 +112,24 @@ function parseOne(
   value: unknown,
   base: PathSegment[],
   report: Report,
+  warn: Report,
   doc: Document,
   lines: LineCounter,
-): Resource | undefined {
+): AnyResource | undefined {
   if (!isRecord(value)) {
     report(base, 'a resource is a mapping with apiVersion, kind, metadata and spec');
     return undefined;
   }
   const kind = value['kind'];
   if (typeof kind !== 'string') {
-    report([...base, 'kind'], `missing kind (one of ${KINDS.join(', ')})`);
+    report([...base, 'kind'], `missing kind (one of ${allKinds().join(', ')})`);
     return undefined;
   }
+  const extra = extraKind(kind);
+  if (extra !== undefined) return parseExtra(value, extra, base, report, warn, doc, lines);
   if (!isKind(kind)) {
     const alias = resolveKind(kind);
-    const hint = alias ? `did you mean "${alias}"?` : `known kinds: ${KINDS.join(', ')}`;
+    const hint = alias ? `did you mean "${alias}"?` : `known kinds: ${allKinds().join(', ')}`;
     report([...base, 'kind'], `unknown kind "${kind}" (${hint})`);
     return undefined;
   }
@@ -137,6 +147,57 @@ function parseOne(
     return problems.length === 0 ? parsed.data : undefined;
   }
   for (const issue of parsed.error.issues) reportIssue(issue, base, report, doc, lines);
+  return undefined;
+}
+
+/**
+ * A kind of another mesh, read leniently as its own control plane would: an unknown field is a
+ * warning at its key and is dropped (then the rest is checked again); anything else is an error.
+ */
+function parseExtra(
+  value: Record<string, unknown>,
+  extra: ExtraKind,
+  base: PathSegment[],
+  report: Report,
+  warn: Report,
+  doc: Document,
+  lines: LineCounter,
+): DialectResource | undefined {
+  const got = value['apiVersion'];
+  const schema = typeof got === 'string' ? extra.versions.get(got) : undefined;
+  if (schema === undefined) {
+    const what = got === undefined ? 'missing apiVersion' : `unknown apiVersion ${JSON.stringify(got)}`;
+    const known = [...extra.versions.keys()].map((v) => `"${v}"`).join(', ');
+    report([...base, 'apiVersion'], `${what} for kind ${extra.kind} (use one of ${known})`);
+    return undefined;
+  }
+  let input: unknown = value;
+  // Each round drops the unknown keys found; nested ones show up once their parents parse.
+  for (let round = 0; round < 8; round++) {
+    const parsed = schema.safeParse(input);
+    if (parsed.success) return parsed.data;
+    const unknown = parsed.error.issues.filter((i) => i.code === 'unrecognized_keys');
+    if (unknown.length === 0) {
+      for (const issue of parsed.error.issues) reportIssue(issue, base, report, doc, lines);
+      return undefined;
+    }
+    input = structuredClone(input);
+    for (const issue of unknown) {
+      const path = issue.path.filter((p): p is PathSegment => typeof p !== 'symbol');
+      let at: unknown = input;
+      for (const seg of path)
+        at = isRecord(at) || Array.isArray(at) ? (at as Record<string, unknown>)[seg] : undefined;
+      for (const key of issue.keys) {
+        warn(
+          [...base, ...path, key],
+          `unknown field "${key}" ignored`,
+          keyPositionOf(doc, lines, [...base, ...path], key),
+        );
+        if (isRecord(at)) delete at[key];
+      }
+    }
+  }
+  report(base, `too deeply nested unknown fields in ${extra.kind}`);
   return undefined;
 }
 

@@ -2,6 +2,7 @@
 // and in any order, so a route may name a service that registers later.
 import { buildServiceCatalog, byTargetService, resolveServiceRef, serviceKey } from './catalog.ts';
 import type {
+  AnyResource,
   Resource,
   ServiceResource,
   TrafficPolicyResource,
@@ -18,7 +19,15 @@ export interface ResourceWarning {
   message: string;
 }
 
-export function validateResourceSet(resources: readonly Resource[]): ResourceWarning[] {
+type SetCheck = (resources: readonly AnyResource[]) => ResourceWarning[];
+const setChecks: SetCheck[] = [];
+
+/** Adds a check over the whole set (src/dialects: how other meshes' kinds lower, and their conflicts). */
+export function registerSetCheck(check: SetCheck): void {
+  setChecks.push(check);
+}
+
+export function validateResourceSet(resources: readonly AnyResource[]): ResourceWarning[] {
   const services: ServiceResource[] = [];
   const workloads: WorkloadResource[] = [];
   const routes: TrafficRouteResource[] = [];
@@ -27,7 +36,7 @@ export function validateResourceSet(resources: readonly Resource[]): ResourceWar
     if (r.kind === 'Service') services.push(r);
     else if (r.kind === 'Workload') workloads.push(r);
     else if (r.kind === 'TrafficRoute') routes.push(r);
-    else policies.push(r);
+    else if (r.kind === 'TrafficPolicy') policies.push(r);
   }
   const catalog = buildServiceCatalog(services, workloads);
   const warnings: ResourceWarning[] = [];
@@ -64,6 +73,7 @@ export function validateResourceSet(resources: readonly Resource[]): ResourceWar
       }),
     );
   }
+  for (const check of setChecks) warnings.push(...check(resources));
   // Stable: a resource's warnings keep the order they were found in.
   return warnings.sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
 }

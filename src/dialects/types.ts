@@ -1,0 +1,35 @@
+// Every kind of another mesh Trellis reads, as parsed (and stored).
+import type { GRPCRouteResource, HTTPRouteResource } from './gateway/schema.ts';
+import type {
+  DestinationRuleResource,
+  ServiceEntryResource,
+  SidecarResource,
+} from './istio/destination-rule-schema.ts';
+import type { VirtualServiceResource } from './istio/virtual-service-schema.ts';
+import type { ServiceProfileResource } from './linkerd/schema.ts';
+import type { HTTPRouteGroupResource, SmiTCPRouteResource, TrafficSplitResource } from './smi/schema.ts';
+
+export type {
+  DestinationRuleResource,
+  GRPCRouteResource,
+  HTTPRouteGroupResource,
+  HTTPRouteResource,
+  ServiceEntryResource,
+  ServiceProfileResource,
+  SidecarResource,
+  SmiTCPRouteResource,
+  TrafficSplitResource,
+  VirtualServiceResource,
+};
+
+export type DialectResource =
+  | VirtualServiceResource
+  | DestinationRuleResource
+  | ServiceEntryResource
+  | SidecarResource
+  | TrafficSplitResource
+  | HTTPRouteGroupResource
+  | SmiTCPRouteResource
+  | HTTPRouteResource
+  | GRPCRouteResource
+  | ServiceProfileResource;
