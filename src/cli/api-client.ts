@@ -1,7 +1,11 @@
 // The CLI's client of the control plane's REST API. Failures become CliError with an exit code
 // scripts can trust: 1 refused or invalid, 3 control plane unreachable.
+import { hostname, userInfo } from 'node:os';
 import { TrellisError, type Diagnostic } from '../errors.ts';
 import type { ControlTarget } from './control-target.ts';
+
+/** Recorded in the config history with every change this CLI makes. */
+const AUTHOR = `${process.env.TRELLIS_AUTHOR ?? userInfo().username}@${hostname()}`;
 
 export const EXIT_REFUSED = 1;
 export const EXIT_UNREACHABLE = 3;
@@ -40,7 +44,11 @@ export class ControlApi {
       try {
         res = await fetch(`${base}${path}`, {
           method,
-          ...(body !== undefined ? { body, headers: { 'content-type': contentType } } : {}),
+          headers: {
+            'x-trellis-author': AUTHOR,
+            ...(body !== undefined ? { 'content-type': contentType } : {}),
+          },
+          ...(body !== undefined ? { body } : {}),
           signal: AbortSignal.timeout(30_000),
         });
       } catch (err) {

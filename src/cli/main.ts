@@ -5,6 +5,7 @@ import { registerApplyCommands } from './apply-command.ts';
 import { CliError } from './api-client.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerGetCommands } from './get-command.ts';
+import { registerHistoryCommands } from './history-command.ts';
 import { registerProxyCommand } from './proxy-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerSidecarCommand } from './sidecar-command.ts';
@@ -27,6 +28,7 @@ registerSidecarCommand(program);
 registerApplyCommands(program);
 registerAnalyzeCommand(program);
 registerGetCommands(program);
+registerHistoryCommands(program);
 registerDemoCommand(program);
 
 try {

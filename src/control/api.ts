@@ -8,6 +8,11 @@
 //   DELETE /api/v1/resources/KIND/NS/NAME
 //   GET    /api/v1/proxies                 what `trellis proxy-status` shows
 //   GET    /api/v1/services/NS/NAME        what `trellis describe service` shows
+//   GET    /api/v1/history                 config changes, newest last (`trellis history`)
+//   GET    /api/v1/history/REV             one change with the before/after of each resource
+//   GET    /api/v1/diff?from=REV[&to=REV]  unified diffs between two revisions (default to: now)
+//   POST   /api/v1/rollback?to=REV         restore the config as it was right after REV
+// Writes take their author from the x-trellis-author header (the CLI sends user@host).
 import type http from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, formatDiagnostic, TrellisError, type Diagnostic } from '../errors.ts';
@@ -15,6 +20,7 @@ import { allKinds, resourceKey, type AnyKind, type AnyResource } from '../resour
 import { parseResources, validateResourceSet } from '../resources/parse.ts';
 import type { Store } from '../store/types.ts';
 import { describeService } from './describe.ts';
+import { currentRevision, diffRevisions, listHistory, rollback, writeRecorded } from './history.ts';
 import {
   ApiError,
   BodyTooLargeError,
@@ -53,6 +59,48 @@ const routes: [method: string, pattern: RegExp, handler: Handler][] = [
   ['GET', /^\/api\/v1\/resources\/(?<kind>[^/]+)\/(?<ns>[^/]+)\/(?<name>[^/]+)$/, getOne],
   ['DELETE', /^\/api\/v1\/resources\/(?<kind>[^/]+)\/(?<ns>[^/]+)\/(?<name>[^/]+)$/, deleteOne],
   ['GET', /^\/api\/v1\/proxies$/, async (ctx) => ({ items: ctx.push.status() })],
+  [
+    'GET',
+    /^\/api\/v1\/history$/,
+    async (ctx) => ({
+      items: (await listHistory(ctx.store)).map((e) => ({
+        ...e,
+        changes: e.changes.map((c) => ({
+          key: c.key,
+          change: c.before === null ? 'created' : c.after === null ? 'deleted' : 'configured',
+        })),
+      })),
+    }),
+  ],
+  [
+    'GET',
+    /^\/api\/v1\/history\/(?<rev>\d+)$/,
+    async (ctx, _req, p) => {
+      const entry = (await listHistory(ctx.store)).find((e) => e.revision === Number(p.rev));
+      if (entry === undefined) throw NotFoundError(`revision ${p.rev} in the history`);
+      return entry;
+    },
+  ],
+  [
+    'GET',
+    /^\/api\/v1\/diff$/,
+    async (ctx, _req, _p, q) => ({
+      diffs: await diffRevisions(
+        ctx.store,
+        revisionParam(q.get('from'), 'from'),
+        optionalRevision(q.get('to')),
+      ),
+    }),
+  ],
+  [
+    'POST',
+    /^\/api\/v1\/rollback$/,
+    async (ctx, req, _p, q) => {
+      const entry = await rollback(ctx.store, revisionParam(q.get('to'), 'to'), authorOf(req));
+      if (entry !== undefined) await ctx.view.settled(() => ctx.view.revision >= entry.revision);
+      return { entry: entry ?? null };
+    },
+  ],
   [
     'GET',
     /^\/api\/v1\/services\/(?<ns>[^/]+)\/(?<name>[^/]+)$/,
@@ -133,16 +181,21 @@ async function apply(
   });
   const dryRun = q.get('dryRun') === '1';
   const results = [];
-  let written = 0;
+  const writes: { key: string; after: unknown }[] = [];
   for (const r of resources) {
     const key = resourceKey(r);
     const before = await ctx.store.get(key);
     let action: 'created' | 'configured' | 'unchanged' = before === undefined ? 'created' : 'configured';
     if (before !== undefined && isDeepStrictEqual(before.value, r)) action = 'unchanged';
-    else if (!dryRun) written = Math.max(written, await ctx.store.put(key, r));
+    else writes.push({ key, after: r });
     results.push({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name, action });
   }
-  await ctx.view.settled(() => ctx.view.revision >= written);
+  if (!dryRun && writes.length > 0) {
+    const meta = { author: authorOf(req), action: 'apply' as const, source: q.get('file') ?? 'stdin' };
+    await writeRecorded(ctx.store, meta, writes);
+    const written = await currentRevision(ctx.store);
+    await ctx.view.settled(() => ctx.view.revision >= written);
+  }
   const merged = new Map<string, AnyResource>(
     [...ctx.view.all(), ...ctx.view.dialectResources()].map((r) => [resourceKey(r), r]),
   );
@@ -159,20 +212,39 @@ async function deleteFromText(
   q: URLSearchParams,
 ): Promise<unknown> {
   const resources = parseResources(await readBody(req), q.get('file') ?? 'stdin');
-  const results = [];
-  const gone: string[] = [];
-  for (const r of resources) {
-    const deleted = await ctx.store.delete(resourceKey(r));
-    if (deleted) gone.push(resourceKey(r));
-    results.push({
-      kind: r.kind,
-      namespace: r.metadata.namespace,
-      name: r.metadata.name,
-      action: deleted ? 'deleted' : 'not found',
-    });
-  }
-  await ctx.view.settled(() => gone.every((key) => ctx.view.get(key) === undefined));
+  const entry = await writeRecorded(
+    ctx.store,
+    { author: authorOf(req), action: 'delete', source: q.get('file') ?? 'stdin' },
+    resources.map((r) => ({ key: resourceKey(r), after: null })),
+  );
+  const gone = new Set((entry?.changes ?? []).map((c) => c.key));
+  const results = resources.map((r) => ({
+    kind: r.kind,
+    namespace: r.metadata.namespace,
+    name: r.metadata.name,
+    action: gone.has(resourceKey(r)) ? 'deleted' : 'not found',
+  }));
+  await ctx.view.settled(() => [...gone].every((key) => ctx.view.get(key) === undefined));
   return { results };
+}
+
+/** Who made a change: the CLI sends user@host; anything else is named by its address. */
+function authorOf(req: http.IncomingMessage): string {
+  const h = req.headers['x-trellis-author'];
+  const given = typeof h === 'string' ? h.slice(0, 200).replace(/[^\x20-\x7e]/g, '') : '';
+  return given !== '' ? given : `unknown (${req.socket.remoteAddress ?? '?'})`;
+}
+
+function revisionParam(value: string | null, name: string): number {
+  const n = Number(value);
+  if (value === null || !Number.isInteger(n) || n < 0) {
+    throw new ApiError('TRELLIS_BAD_REQUEST', 400, `${name} must be a revision number (see trellis history)`);
+  }
+  return n;
+}
+
+function optionalRevision(value: string | null): number | undefined {
+  return value === null || value === '' ? undefined : revisionParam(value, 'to');
 }
 
 async function list(
@@ -197,10 +269,12 @@ async function getOne(ctx: ApiContext, _req: http.IncomingMessage, p: Params): P
   return entry.value;
 }
 
-async function deleteOne(ctx: ApiContext, _req: http.IncomingMessage, p: Params): Promise<unknown> {
+async function deleteOne(ctx: ApiContext, req: http.IncomingMessage, p: Params): Promise<unknown> {
   const kind = kindParam(p);
   const key = `${RESOURCE_PREFIX}${kind}/${p.ns}/${p.name}`;
-  if (!(await ctx.store.delete(key))) throw NotFoundError(`${kind} ${p.ns}/${p.name}`);
+  const meta = { author: authorOf(req), action: 'delete' as const, source: `${kind} ${p.ns}/${p.name}` };
+  const entry = await writeRecorded(ctx.store, meta, [{ key, after: null }]);
+  if (entry === undefined) throw NotFoundError(`${kind} ${p.ns}/${p.name}`);
   await ctx.view.settled(() => ctx.view.get(key) === undefined);
   return { results: [{ kind, namespace: p.ns, name: p.name, action: 'deleted' }] };
 }
