@@ -87,6 +87,12 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
     this.deadline = performance.now() + ctx.headersTimeoutMs;
     watch(this);
     if (head.length > 0) this.onData(head);
+    if (socket.readableEnded) {
+      // The FIN was read during protocol detection, while the socket was half-open: 'end' has
+      // fired before we listened and Node will not end our side. Do what onEnd would have.
+      this.keepAlive = false;
+      socket.end();
+    }
     socket.resume();
   }
 

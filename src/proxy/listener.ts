@@ -161,6 +161,10 @@ export class ListenerRuntime {
     raw = socket,
   ): void {
     if (protocol === 'http1') {
+      // Detection made the socket half-open (for TCP); HTTP/1 treats a client's FIN as the end of
+      // the connection, cancelling the exchange in flight as nginx and Envoy do. A tunnel the
+      // request may open later makes its sockets half-open again (src/tcp/tcp-proxy.ts).
+      socket.allowHalfOpen = false;
       serveHttp1Connection(socket, head, this.h1);
     } else if (protocol === 'http2') {
       const session = serveHttp2Connection(socket, head, {

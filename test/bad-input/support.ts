@@ -72,8 +72,9 @@ export interface RunningProxy {
 export async function startProxy(
   upstreamPort: number,
   listener: ListenerOptions = {},
+  routeTimeout = '300ms',
 ): Promise<RunningProxy> {
-  const config = parseConfigText(proxyConfigText(upstreamPort, listener), 'bad-input.yaml');
+  const config = parseConfigText(proxyConfigText(upstreamPort, listener, routeTimeout), 'bad-input.yaml');
   const stats = new ProxyStats(new Registry(), { defaultMetrics: false });
   const proxy = new ProxyServer(config, stats);
   await proxy.start();
