@@ -108,3 +108,58 @@ export const InvalidHttp2RequestError = (detail: string, cause?: unknown): Proxy
 /** dispatch() threw: a bug somewhere below, answered rather than crashing the connection. */
 export const InternalProxyError = (cause: unknown): ProxyError =>
   new ProxyError('TRELLIS_INTERNAL', 500, 'internal proxy error', { cause });
+
+// --- traffic policy answered at the proxy (src/policy) ---
+/** A local rate limit refused the request (Envoy's local_ratelimit 429). */
+export const RateLimitedError = (route: string): ProxyError =>
+  new ProxyError('TRELLIS_RATE_LIMITED', 429, `rate limit of route ${route} exceeded`);
+/** Fault injection aborted the request with `status` (as configured on the route). */
+export const FaultAbortError = (status: number): ProxyError =>
+  new ProxyError('TRELLIS_FAULT_ABORT', status, 'fault injected: request aborted');
+
+// --- resilience (retries, hedging, deadlines) ---
+/** One try of a retried request took longer than the route's perTryTimeout; it was cancelled. */
+export const PerTryTimeoutError = (ms: number): ProxyError =>
+  new ProxyError('TRELLIS_UPSTREAM_PER_TRY_TIMEOUT', 504, `upstream try did not answer within ${ms}ms`);
+/**
+ * A retriable answer (`status`) was dropped for a retry that then could not be sent (the body
+ * stopped being replayable while waiting); reported with the dropped answer's status.
+ */
+export const DroppedResponseError = (status: number): ProxyError =>
+  new ProxyError(
+    'TRELLIS_UPSTREAM_RESPONSE_DROPPED',
+    status,
+    `upstream answered ${status}; the retry that replaced it could not be sent`,
+  );
+
+// --- cluster protection (src/protection) ---
+/** A ProxyError whose answer carries extra response headers (the response writers add them). */
+export class ProxyErrorWithHeaders extends ProxyError {
+  /** Flat list: name0, value0, name1, value1, ...; lower-case names, values the proxy wrote. */
+  readonly headers: readonly string[];
+  constructor(code: string, status: number, message: string, headers: readonly string[]) {
+    super(code, status, message);
+    this.headers = headers;
+  }
+}
+
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
+/** The extra response headers of `err` (none for a plain ProxyError). */
+export function errorResponseHeaders(err: ProxyError): readonly string[] {
+  return err instanceof ProxyErrorWithHeaders ? err.headers : NO_HEADERS;
+}
+
+/** Marks an answer the proxy gave because a cluster was at a limit (as Envoy's x-envoy-overloaded). */
+export const OVERLOADED_HEADER = 'x-trellis-overloaded';
+
+/**
+ * A cluster limit refused the request at once (connection-pool limits, adaptive concurrency). The
+ * request never reached an endpoint, so it is safe to retry elsewhere, but Envoy does not retry
+ * overflow (a retry adds load to what is overloaded) and neither should the retry layer.
+ */
+export const OverflowError = (cluster: string, limit: string): ProxyError =>
+  new ProxyErrorWithHeaders('TRELLIS_OVERFLOW', 503, `cluster ${cluster} is over its ${limit} limit`, [
+    OVERLOADED_HEADER,
+    'true',
+  ]);

@@ -11,8 +11,8 @@ function endpoints(...weights: number[]): LbEndpoint[] {
   return weights.map((weight, i) => createLbEndpoint({ address: `10.0.0.${i + 1}`, port: 8080, weight }));
 }
 
-function build(policy: LbPolicy, eps: LbEndpoint[], seed = 1): Balancer {
-  return createBalancer(policy, eps, { random: seededRandom(seed), now: manualClock().now });
+function build(policy: LbPolicy, eps: LbEndpoint[], seed = 1, panicThreshold = 0): Balancer {
+  return createBalancer(policy, eps, { random: seededRandom(seed), now: manualClock().now, panicThreshold });
 }
 
 /** Picks `n` times (hash policies: one distinct key per pick) and counts picks per endpoint key. */
@@ -107,6 +107,54 @@ for (const policy of LbPolicy.options) {
       assert.ok(ratio > low && ratio < high, `ratio ${ratio.toFixed(2)}`);
     });
 
+    test('an ejected endpoint is never chosen, and is chosen again once un-ejected', () => {
+      const eps = endpoints(1, 1, 1, 1);
+      const b = build(policy, eps);
+      tally(policy, b, 100);
+      eps[2]!.ejected = true;
+      assert.equal(tally(policy, b, 2000).get(eps[2]!.key), undefined);
+      eps[2]!.ejected = false;
+      assert.ok((tally(policy, b, 2000).get(eps[2]!.key) ?? 0) > 100);
+    });
+
+    test('an endpoint failing its health checks is never chosen', () => {
+      const eps = endpoints(1, 1, 1);
+      const b = build(policy, eps);
+      eps[0]!.checkHealthy = false;
+      const counts = tally(policy, b, 2000);
+      assert.equal(counts.get(eps[0]!.key), undefined);
+      assert.ok((counts.get(eps[1]!.key) ?? 0) > 0 && (counts.get(eps[2]!.key) ?? 0) > 0);
+    });
+
+    test('panic mode: below the threshold every endpoint healthy by config is chosen again', () => {
+      const eps = endpoints(1, 1, 1, 1);
+      const b = build(policy, eps, 3, 50);
+      eps[0]!.ejected = true;
+      // 3 of 4 available (75% >= 50%): the ejected endpoint stays out.
+      assert.equal(tally(policy, b, 2000).get(eps[0]!.key), undefined);
+      eps[1]!.checkHealthy = false;
+      eps[2]!.ejected = true;
+      eps[3]!.healthy = false;
+      // 0 of 4 available: panic. The ejected and failing endpoints take traffic again; the one
+      // the config marks unhealthy never does.
+      const counts = tally(policy, b, 3000);
+      for (const ep of eps.slice(0, 3))
+        assert.ok((counts.get(ep.key) ?? 0) > 300, `${ep.key}: ${counts.get(ep.key)}`);
+      assert.equal(counts.get(eps[3]!.key), undefined);
+      // Back above the threshold: the panic ends.
+      eps[1]!.checkHealthy = true;
+      eps[2]!.ejected = false;
+      assert.equal(tally(policy, b, 2000).get(eps[0]!.key), undefined);
+    });
+
+    test('panic threshold 0 disables panic mode: all ejected picks nothing', () => {
+      const eps = endpoints(1, 1);
+      const b = build(policy, eps, 1, 0);
+      for (const ep of eps) ep.ejected = true;
+      assert.equal(b.pick(), undefined);
+      assert.equal(b.pick('key'), undefined);
+    });
+
     test('endpoints not made by createLbEndpoint are refused', () => {
       const fake: LbEndpoint = {
         key: 'x:1',
@@ -119,6 +167,17 @@ for (const policy of LbPolicy.options) {
         ewmaAtMs: -1,
         ewmaSamples: 0,
         healthVersion: 0,
+        ejected: false,
+        checkHealthy: true,
+        outlier: {
+          consecutive5xx: 0,
+          consecutiveGatewayErrors: 0,
+          requests: 0,
+          failures: 0,
+          backoff: 0,
+          ejectedAtMs: 0,
+          ejectionMs: 0,
+        },
       };
       assert.throws(() => createBalancer(policy, [fake]), TypeError);
     });

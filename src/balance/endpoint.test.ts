@@ -59,3 +59,26 @@ test('reconcileEndpoints keeps the state of endpoints that stay', () => {
   assert.deepEqual([next[1]!.weight, next[1]!.inflight, next[1]!.ewmaMs], [5, 1, 70]);
   assert.equal(next[2]!.key, 'c:1');
 });
+
+test('reconcileEndpoints keeps ejections and health-check verdicts, even on a new weight', () => {
+  const old = [createLbEndpoint({ address: 'a', port: 1 }), createLbEndpoint({ address: 'b', port: 1 })];
+  old[0]!.ejected = true;
+  old[0]!.outlier.backoff = 2;
+  old[1]!.checkHealthy = false;
+  const next = reconcileEndpoints(old, [
+    { address: 'a', port: 1, weight: 3 },
+    { address: 'b', port: 1 },
+  ]);
+  assert.notEqual(next[0], old[0]);
+  assert.deepEqual([next[0]!.ejected, next[0]!.outlier.backoff], [true, 2]);
+  assert.equal(next[1], old[1]);
+  assert.equal(next[1]!.checkHealthy, false);
+});
+
+test('ejection and health-check changes bump the health version', () => {
+  const ep = createLbEndpoint({ address: 'a', port: 1 });
+  ep.ejected = true;
+  ep.checkHealthy = false;
+  ep.checkHealthy = false;
+  assert.equal(ep.healthVersion, 2);
+});

@@ -2,6 +2,10 @@
 // (in-flight count and a peak-EWMA latency estimate) that the least_request and ewma policies read.
 // One object per endpoint, shared by every balancer that lists it, so load seen through one
 // cluster's balancer is visible to another that targets the same address.
+//
+// Health has three sources, each a flag whose change every balancer sees: `healthy` (what the
+// config or registry says), `ejected` (outlier detection) and `checkHealthy` (active health
+// checks). An endpoint is available when all three agree; see isAvailable.
 
 /** Linkerd's default RTT: what an endpoint is assumed to cost before it has answered anything. */
 export const DEFAULT_RTT_MS = 30;
@@ -15,13 +19,35 @@ export const FAILURE_PENALTY_MS = 1_000;
 /** Floor of the estimate, so that in-flight counts still rank endpoints after a long idle decay. */
 const MIN_RTT_MS = 0.001;
 
+/**
+ * What outlier detection (src/protection) remembers of one endpoint. It lives on the endpoint so
+ * that a reload, which builds new detectors over the same endpoint objects, forgets nothing.
+ */
+export interface OutlierState {
+  consecutive5xx: number;
+  consecutiveGatewayErrors: number;
+  /** Answers and failed answers since the detector's last sweep (success rate, failure percentage). */
+  requests: number;
+  failures: number;
+  /** Envoy's ejection backoff: +1 per ejection, -1 per sweep spent not ejected; ejection time = base × it. */
+  backoff: number;
+  /** Clock reading (ms) of the current ejection, and how long it lasts. */
+  ejectedAtMs: number;
+  ejectionMs: number;
+}
+
 export interface LbEndpoint {
   readonly key: string;
   readonly address: string;
   readonly port: number;
   readonly weight: number;
-  /** Setting it is detected by every balancer (see healthState); use createLbEndpoint. */
+  /** What the config says. Setting it is detected by every balancer (see healthState); use createLbEndpoint. */
   healthy: boolean;
+  /** Ejected by outlier detection; setting it is detected by every balancer. */
+  ejected: boolean;
+  /** The active health check's verdict (true when none runs); setting it is detected by every balancer. */
+  checkHealthy: boolean;
+  readonly outlier: OutlierState;
   /** Requests started and not yet ended (onRequestStart / onRequestEnd). */
   inflight: number;
   /** Peak-EWMA latency estimate in ms. */
@@ -32,6 +58,23 @@ export interface LbEndpoint {
   ewmaSamples: number;
   /** Bumped on every health change; balancers sum these to notice changes cheaply. */
   readonly healthVersion: number;
+}
+
+/** Healthy by config, not ejected, not failing active health checks: a balancer may pick it. */
+export function isAvailable(ep: LbEndpoint): boolean {
+  return ep.healthy && !ep.ejected && ep.checkHealthy;
+}
+
+function freshOutlierState(): OutlierState {
+  return {
+    consecutive5xx: 0,
+    consecutiveGatewayErrors: 0,
+    requests: 0,
+    failures: 0,
+    backoff: 0,
+    ejectedAtMs: 0,
+    ejectionMs: 0,
+  };
 }
 
 /** Process-wide count of health changes: a balancer re-examines its endpoints only when it moved. */
@@ -47,7 +90,10 @@ class TrackedEndpoint implements LbEndpoint {
   ewmaAtMs = -1;
   ewmaSamples = 0;
   healthVersion = 0;
+  readonly outlier: OutlierState = freshOutlierState();
   #healthy: boolean;
+  #ejected = false;
+  #checkHealthy = true;
 
   constructor(address: string, port: number, weight: number, healthy: boolean) {
     this.address = address;
@@ -64,6 +110,30 @@ class TrackedEndpoint implements LbEndpoint {
   set healthy(value: boolean) {
     if (value === this.#healthy) return;
     this.#healthy = value;
+    this.#changed();
+  }
+
+  get ejected(): boolean {
+    return this.#ejected;
+  }
+
+  set ejected(value: boolean) {
+    if (value === this.#ejected) return;
+    this.#ejected = value;
+    this.#changed();
+  }
+
+  get checkHealthy(): boolean {
+    return this.#checkHealthy;
+  }
+
+  set checkHealthy(value: boolean) {
+    if (value === this.#checkHealthy) return;
+    this.#checkHealthy = value;
+    this.#changed();
+  }
+
+  #changed(): void {
     this.healthVersion++;
     healthState.generation++;
   }
@@ -87,7 +157,8 @@ export function isTrackedEndpoint(ep: LbEndpoint): boolean {
 
 /**
  * Endpoints for a new endpoint list, reusing the objects of `previous` with the same key and weight
- * so that in-flight counts and latency estimates survive an endpoint update. Health is copied in.
+ * so that in-flight counts, latency estimates, ejections and health-check verdicts survive an
+ * endpoint update. The config's health is copied in.
  */
 export function reconcileEndpoints(
   previous: readonly LbEndpoint[],
@@ -104,6 +175,9 @@ export function reconcileEndpoints(
       fresh.ewmaMs = old.ewmaMs;
       fresh.ewmaAtMs = old.ewmaAtMs;
       fresh.ewmaSamples = old.ewmaSamples;
+      fresh.ejected = old.ejected;
+      fresh.checkHealthy = old.checkHealthy;
+      Object.assign(fresh.outlier, old.outlier);
       return fresh;
     }
     old.healthy = fresh.healthy;
@@ -154,4 +228,9 @@ export function decayedRtt(ep: LbEndpoint, nowMs: number): number {
     ep.ewmaAtMs = nowMs;
   }
   return ep.ewmaMs;
+}
+
+/** Ends a request that never reached the endpoint (refused locally): in-flight drops, the estimate stays. */
+export function onRequestAbandoned(ep: LbEndpoint): void {
+  if (ep.inflight > 0) ep.inflight--;
 }

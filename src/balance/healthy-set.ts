@@ -1,8 +1,14 @@
-// The healthy subset of a balancer's endpoints, with cumulative weights for weighted sampling.
+// The endpoints a balancer may pick from, with cumulative weights for weighted sampling. Normally
+// the available ones (healthy by config, not ejected, passing health checks: isAvailable). In
+// panic mode, when fewer than `panicThreshold` percent of all endpoints are available, every
+// endpoint the config calls healthy instead: ejections and failed health checks are ignored, as
+// Envoy's healthy_panic_threshold does, so that a wave of ejections cannot pile the whole load on
+// the few endpoints left. Endpoints the config marks unhealthy (draining, gone) never take traffic.
+//
 // Rebuilt in place (no allocation) only when some endpoint's health changed: a process-wide
 // generation counter says "something changed somewhere", the sum of this set's per-endpoint
 // health versions says whether it was one of ours.
-import { healthState, type LbEndpoint } from './endpoint.ts';
+import { healthState, isAvailable, type LbEndpoint } from './endpoint.ts';
 
 export class HealthySet {
   readonly endpoints: readonly LbEndpoint[];
@@ -10,16 +16,24 @@ export class HealthySet {
   readonly positions: Int32Array;
   /** cumulative[i] = sum of the weights of positions[0..i]. */
   readonly cumulative: Float64Array;
+  /** member[i] is 1 when endpoints[i] is in the set. */
+  readonly member: Uint8Array;
+  /** Percentage of available endpoints below which the set is in panic mode; 0 disables it. */
+  readonly panicThreshold: number;
   count = 0;
   totalWeight = 0;
   equalWeights = true;
+  /** True while in panic mode. */
+  panic = false;
   #generation = -1;
   #fingerprint = -1;
 
-  constructor(endpoints: readonly LbEndpoint[]) {
+  constructor(endpoints: readonly LbEndpoint[], panicThreshold = 0) {
     this.endpoints = endpoints;
     this.positions = new Int32Array(endpoints.length);
     this.cumulative = new Float64Array(endpoints.length);
+    this.member = new Uint8Array(endpoints.length);
+    this.panicThreshold = Number.isFinite(panicThreshold) ? Math.min(Math.max(panicThreshold, 0), 100) : 0;
     this.refresh();
   }
 
@@ -31,13 +45,19 @@ export class HealthySet {
     for (let i = 0; i < this.endpoints.length; i++) fingerprint += this.endpoints[i]!.healthVersion;
     if (fingerprint === this.#fingerprint) return false;
     this.#fingerprint = fingerprint;
+    const n = this.endpoints.length;
+    let available = 0;
+    for (let i = 0; i < n; i++) if (isAvailable(this.endpoints[i]!)) available++;
+    this.panic = this.panicThreshold > 0 && n > 0 && available * 100 < this.panicThreshold * n;
     let count = 0;
     let total = 0;
     let firstWeight = 0;
     let equal = true;
-    for (let i = 0; i < this.endpoints.length; i++) {
+    for (let i = 0; i < n; i++) {
       const ep = this.endpoints[i]!;
-      if (!ep.healthy) continue;
+      const inSet = this.panic ? ep.healthy : isAvailable(ep);
+      this.member[i] = inSet ? 1 : 0;
+      if (!inSet) continue;
       if (count === 0) firstWeight = ep.weight;
       else if (ep.weight !== firstWeight) equal = false;
       total += ep.weight;

@@ -11,13 +11,16 @@ import type { Balancer, BalancerOptions } from './types.ts';
 export type { Balancer, BalancerOptions } from './types.ts';
 export {
   createLbEndpoint,
+  isAvailable,
   onRequestStart,
+  onRequestAbandoned,
   onRequestEnd,
   reconcileEndpoints,
   DEFAULT_RTT_MS,
   EWMA_DECAY_MS,
   FAILURE_PENALTY_MS,
   type LbEndpoint,
+  type OutlierState,
 } from './endpoint.ts';
 export { hashKeyFor } from './hash-key.ts';
 export { DEFAULT_RING_SIZE } from './ring-hash.ts';
@@ -40,19 +43,20 @@ export function createBalancer(
   }
   const list = endpoints.slice();
   const random = opts.random ?? Math.random;
+  const panic = opts.panicThreshold ?? 0;
   switch (policy) {
     case 'round_robin':
-      return new RoundRobinBalancer(list, random);
+      return new RoundRobinBalancer(list, random, panic);
     case 'random':
-      return new RandomBalancer(list, random);
+      return new RandomBalancer(list, random, panic);
     case 'least_request':
-      return new LeastRequestBalancer(list, random);
+      return new LeastRequestBalancer(list, random, panic);
     case 'ewma':
-      return new EwmaBalancer(list, random, opts.now ?? defaultNow);
+      return new EwmaBalancer(list, random, opts.now ?? defaultNow, panic);
     case 'ring_hash':
-      return new RingHashBalancer(list, random, opts.tableSize);
+      return new RingHashBalancer(list, random, opts.tableSize, panic);
     case 'maglev':
-      return new MaglevBalancer(list, random, opts.tableSize);
+      return new MaglevBalancer(list, random, opts.tableSize, panic);
   }
   throw new TypeError(`unknown load-balancing policy ${String(policy)}`);
 }

@@ -1,8 +1,8 @@
 // Maglev consistent hashing (Eisenbud et al., NSDI 2016) with Envoy's weighting: each endpoint
 // walks its own permutation of the table (offset + i * skip mod M, M prime) and claims the next
 // free slot in turn; an endpoint of weight w takes a turn in w of every maxWeight rounds. Lookup
-// is one hash and one array read. The table covers healthy endpoints only and is rebuilt in place
-// when the healthy set changes.
+// is one hash and one array read. The table covers the balancer's set only (healthy, not ejected;
+// see HealthySet) and is rebuilt in place when the set changes.
 import type { LbEndpoint } from './endpoint.ts';
 import { HealthySet } from './healthy-set.ts';
 import { murmur3String } from './hash.ts';
@@ -27,8 +27,13 @@ export class MaglevBalancer implements Balancer {
   /** Endpoint indices in key order: the fill order, so every proxy builds the same table. */
   readonly #buildOrder: Int32Array;
 
-  constructor(endpoints: readonly LbEndpoint[], random: () => number, tableSize = DEFAULT_MAGLEV_SIZE) {
-    this.#set = new HealthySet(endpoints);
+  constructor(
+    endpoints: readonly LbEndpoint[],
+    random: () => number,
+    tableSize = DEFAULT_MAGLEV_SIZE,
+    panicThreshold = 0,
+  ) {
+    this.#set = new HealthySet(endpoints, panicThreshold);
     this.#random = random;
     const size = nextPrime(
       Math.min(Math.max(Math.floor(tableSize) || DEFAULT_MAGLEV_SIZE, 7), MAX_MAGLEV_SIZE),
@@ -84,8 +89,8 @@ export class MaglevBalancer implements Balancer {
     for (let round = 1; filled < size; round++) {
       for (let i = 0; i < order.length && filled < size; i++) {
         const e = order[i]!;
+        if (set.member[e] !== 1) continue;
         const ep = endpoints[e]!;
-        if (!ep.healthy) continue;
         // Weight w takes a turn whenever round * w has caught up with its running target.
         if (round * ep.weight < this.#target[e]!) continue;
         this.#target[e] = this.#target[e]! + maxWeight;

@@ -1,7 +1,7 @@
 // Consistent hash ring (Ketama style, as Envoy's ring_hash): each endpoint owns a number of points
 // proportional to its weight; a key goes to the first point at or after its hash, walking on past
-// points of unhealthy endpoints. The ring is built once over every endpoint, so health changes
-// only move the keys of the endpoints that changed.
+// points of endpoints outside the balancer's set (unhealthy, ejected). The ring is built once over
+// every endpoint, so health changes only move the keys of the endpoints that changed.
 //
 // tableSize is a minimum, as Envoy's minimum_ring_size: each unit of weight gets the same number of
 // points, rounded up to a power of two. An endpoint's points are h(key_0..key_k), so they do not
@@ -24,8 +24,13 @@ export class RingHashBalancer implements Balancer {
   readonly #points: Uint32Array;
   readonly #owners: Int32Array;
 
-  constructor(endpoints: readonly LbEndpoint[], random: () => number, tableSize = DEFAULT_RING_SIZE) {
-    this.#set = new HealthySet(endpoints);
+  constructor(
+    endpoints: readonly LbEndpoint[],
+    random: () => number,
+    tableSize = DEFAULT_RING_SIZE,
+    panicThreshold = 0,
+  ) {
+    this.#set = new HealthySet(endpoints, panicThreshold);
     this.#random = random;
     const size = Math.min(Math.max(Math.floor(tableSize) || DEFAULT_RING_SIZE, 1), MAX_RING_SIZE);
     let totalWeight = 0;
@@ -71,10 +76,11 @@ export class RingHashBalancer implements Balancer {
       if (points[mid]! < h) lo = mid + 1;
       else hi = mid;
     }
-    // Walk forward (wrapping) to the first point of a healthy endpoint; one exists, so this ends.
+    // Walk forward (wrapping) to the first point of an endpoint in the set; one exists, so this ends.
+    const member = set.member;
     for (let step = 0; step < n; step++) {
-      const ep = set.endpoints[this.#owners[(lo + step) % n]!]!;
-      if (ep.healthy) return ep;
+      const owner = this.#owners[(lo + step) % n]!;
+      if (member[owner] === 1) return set.endpoints[owner];
     }
     return undefined;
   }

@@ -18,8 +18,8 @@ export class RoundRobinBalancer implements Balancer {
   readonly #random: () => number;
   #cursor = 0;
 
-  constructor(endpoints: readonly LbEndpoint[], random: () => number) {
-    this.#set = new HealthySet(endpoints);
+  constructor(endpoints: readonly LbEndpoint[], random: () => number, panicThreshold = 0) {
+    this.#set = new HealthySet(endpoints, panicThreshold);
     this.#scores = new Float64Array(endpoints.length);
     this.#random = random;
     this.#reset();
@@ -64,8 +64,8 @@ export class RandomBalancer implements Balancer {
   readonly #set: HealthySet;
   readonly #random: () => number;
 
-  constructor(endpoints: readonly LbEndpoint[], random: () => number) {
-    this.#set = new HealthySet(endpoints);
+  constructor(endpoints: readonly LbEndpoint[], random: () => number, panicThreshold = 0) {
+    this.#set = new HealthySet(endpoints, panicThreshold);
     this.#random = random;
   }
 
@@ -87,8 +87,8 @@ export class LeastRequestBalancer implements Balancer {
   readonly #set: HealthySet;
   readonly #random: () => number;
 
-  constructor(endpoints: readonly LbEndpoint[], random: () => number) {
-    this.#set = new HealthySet(endpoints);
+  constructor(endpoints: readonly LbEndpoint[], random: () => number, panicThreshold = 0) {
+    this.#set = new HealthySet(endpoints, panicThreshold);
     this.#random = random;
   }
 
@@ -117,8 +117,8 @@ export class EwmaBalancer implements Balancer {
   readonly #random: () => number;
   readonly #now: () => number;
 
-  constructor(endpoints: readonly LbEndpoint[], random: () => number, now: () => number) {
-    this.#set = new HealthySet(endpoints);
+  constructor(endpoints: readonly LbEndpoint[], random: () => number, now: () => number, panicThreshold = 0) {
+    this.#set = new HealthySet(endpoints, panicThreshold);
     this.#random = random;
     this.#now = now;
   }

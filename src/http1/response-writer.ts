@@ -1,6 +1,6 @@
 // Writes one upstream response to an HTTP/1 client, choosing the framing the client can read.
 import type { Socket } from 'node:net';
-import type { ProxyError } from '../errors.ts';
+import { errorResponseHeaders, type ProxyError } from '../errors.ts';
 import type { HeaderList } from '../proxy/types.ts';
 import { chunkHeader, serializeHeaders, statusLine } from './headers.ts';
 
@@ -124,6 +124,7 @@ export class ResponseWriter {
       statusLine(err.status) +
         'content-type: text/plain; charset=utf-8\r\n' +
         `x-trellis-error: ${err.code}\r\n` +
+        extraHeaderLines(err) +
         `content-length: ${Buffer.byteLength(body)}\r\n` +
         (o.close ? 'connection: close\r\n' : o.http10 ? 'connection: keep-alive\r\n' : '') +
         '\r\n' +
@@ -131,4 +132,12 @@ export class ResponseWriter {
       'utf8',
     );
   }
+}
+
+/** The error's own extra headers (e.g. x-trellis-overloaded), as header lines. */
+function extraHeaderLines(err: ProxyError): string {
+  const extra = errorResponseHeaders(err);
+  let out = '';
+  for (let i = 0; i + 1 < extra.length; i += 2) out += `${extra[i]}: ${extra[i + 1]}\r\n`;
+  return out;
 }

@@ -1,12 +1,14 @@
 // Keep-alive HTTP/1.1 connections to one upstream endpoint. Idle connections are reused most
 // recently used first (warm sockets, and the cold ones age out); dispatch never opens a
-// connection per request when one is idle.
+// connection per request when one is idle. A cluster's connection limit (src/protection's
+// ConnectionBudget) may make a request wait for a connection, in a bounded queue.
 import net from 'node:net';
 import tls from 'node:tls';
 import { ConnectTimeoutError } from '../errors.ts';
+import type { BudgetedPool, ConnectionBudget, PendingRequest } from '../protection/connection-budget.ts';
 import type { Cancel, ProxyRequest, RequestBody, ResponseHandler } from '../proxy/types.ts';
 import { watch, unwatch, type Expiring } from './sweeper.ts';
-import { UpstreamConnection, type ConnectionOwner, type ExchangeTicket } from './upstream-connection.ts';
+import { ExchangeTicket, UpstreamConnection, type ConnectionOwner } from './upstream-connection.ts';
 
 /**
  * Shared by every plain upstream socket: JS runs one read callback at a time and each is parsed to
@@ -21,9 +23,37 @@ export interface Http1UpstreamOptions {
   tls?: tls.ConnectionOptions | undefined;
   /** Connection opened (+1) or closed (-1), for metrics. */
   onConnectionCount?: ((delta: number) => void) | undefined;
+  /** Close a connection once it has carried this many requests (maxRequestsPerConnection). */
+  maxRequestsPerConnection?: number | undefined;
+  /** The cluster's connection limit and queue of requests waiting for a connection. */
+  budget?: ConnectionBudget | undefined;
 }
 
-export class Http1Upstream implements ConnectionOwner, Expiring {
+/** A request waiting for a connection of its pool; its cancel works while queued and after. */
+class PendingExchange implements PendingRequest {
+  readonly pool: Http1Upstream;
+  readonly req: ProxyRequest;
+  readonly body: RequestBody | null;
+  readonly handler: ResponseHandler;
+  readonly ticket = new ExchangeTicket();
+  queued = true;
+
+  constructor(pool: Http1Upstream, req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler) {
+    this.pool = pool;
+    this.req = req;
+    this.body = body;
+    this.handler = handler;
+  }
+
+  readonly cancel: Cancel = (reason) => {
+    if (this.queued) {
+      this.queued = false;
+      this.pool.dequeue(this);
+    } else this.ticket.cancel(reason);
+  };
+}
+
+export class Http1Upstream implements ConnectionOwner, Expiring, BudgetedPool {
   readonly label: string;
   readonly address: string;
   readonly port: number;
@@ -40,6 +70,7 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
       ? `[${target.address}]:${target.port}`
       : `${target.address}:${target.port}`;
     this.opts = opts;
+    opts.budget?.join(this);
   }
 
   get openConnections(): number {
@@ -53,9 +84,38 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
   readonly dispatch = (req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): Cancel => {
     let conn = this.idle.pop();
     while (conn !== undefined && !conn.usable) conn = this.idle.pop();
-    conn ??= this.connect();
-    return conn.start(req, body, handler).cancel;
+    if (conn !== undefined) return conn.start(req, body, handler).cancel;
+    const budget = this.opts.budget;
+    if (budget === undefined || budget.tryOpen(this)) return this.connect().start(req, body, handler).cancel;
+    const pending = new PendingExchange(this, req, body, handler);
+    if (budget.enqueue(pending)) return pending.cancel;
+    handler.onResponseError(budget.overflowError);
+    return noop;
   };
+
+  /** Called by the budget with a slot for a queued request. */
+  grant(waiter: PendingRequest): void {
+    const w = waiter as PendingExchange;
+    w.queued = false;
+    this.connect().start(w.req, w.body, w.handler, w.ticket);
+  }
+
+  closeOneIdle(): boolean {
+    const conn = this.idle.shift();
+    if (conn === undefined) return false;
+    this.discard(conn);
+    return true;
+  }
+
+  dequeue(w: PendingExchange): void {
+    this.opts.budget?.remove(w);
+  }
+
+  /** Closes a connection that carries no exchange and gives its slot back now, not on 'close'. */
+  private discard(conn: UpstreamConnection): void {
+    conn.abort();
+    this.forget(conn);
+  }
 
   private connect(): UpstreamConnection {
     const { opts } = this;
@@ -84,7 +144,24 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
   }
 
   release(conn: UpstreamConnection): void {
-    if (this.closing || this.idle.length >= this.opts.maxIdle) {
+    const maxUses = this.opts.maxRequestsPerConnection;
+    if (this.closing || (maxUses !== undefined && conn.uses >= maxUses)) {
+      this.discard(conn);
+      return;
+    }
+    const budget = this.opts.budget;
+    if (budget?.hasWaiters) {
+      // A request waits for a connection: serve it here if it wants this endpoint; otherwise this
+      // connection's slot goes to the first waiter's endpoint.
+      const w = budget.takeWaiter(this) as PendingExchange | undefined;
+      if (w === undefined) this.discard(conn);
+      else {
+        w.queued = false;
+        conn.start(w.req, w.body, w.handler, w.ticket);
+      }
+      return;
+    }
+    if (this.idle.length >= this.opts.maxIdle) {
       conn.abort();
       return;
     }
@@ -101,6 +178,7 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
     this.opts.onConnectionCount?.(-1);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
+    this.opts.budget?.closed();
   }
 
   retryStale(
@@ -109,6 +187,7 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
     handler: ResponseHandler,
     ticket: ExchangeTicket,
   ): void {
+    this.opts.budget?.forceOpen();
     this.connect().start(req, body, handler, ticket);
   }
 
@@ -124,6 +203,7 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
   /** Closes idle connections now and the busy ones when their exchange ends. */
   close(): void {
     this.closing = true;
+    this.opts.budget?.leave(this);
     unwatch(this);
     for (const conn of this.idle.splice(0)) conn.abort();
   }
@@ -134,3 +214,5 @@ export class Http1Upstream implements ConnectionOwner, Expiring {
     for (const conn of this.all) conn.abort();
   }
 }
+
+const noop: Cancel = () => {};

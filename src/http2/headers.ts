@@ -1,6 +1,6 @@
 // Header conversions shared by the HTTP/2 downstream and upstream adapters.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import type { ProxyError } from '../errors.ts';
+import { errorResponseHeaders, type ProxyError } from '../errors.ts';
 import type { HeaderList } from '../proxy/types.ts';
 
 /**
@@ -149,6 +149,7 @@ export function grpcErrorHead(err: ProxyError): string[] {
     encodeGrpcMessage(err.message),
     'x-trellis-error',
     errorCode(err),
+    ...errorResponseHeaders(err),
   ];
 }
 
@@ -163,5 +164,6 @@ export function httpErrorHead(err: ProxyError, bodyLength: number): string[] {
     errorCode(err),
     'content-length',
     String(bodyLength),
+    ...errorResponseHeaders(err),
   ];
 }

@@ -22,6 +22,8 @@ export interface Http2UpstreamOptions {
   idleTimeoutMs?: number;
   /** +1 when a session is established, -1 when an established one closes (pool metrics). */
   onConnectionCount?: (delta: number) => void;
+  /** A session carries at most this many streams; the next one opens a new session (maxRequestsPerConnection). */
+  maxStreamsPerSession?: number;
 }
 
 export interface Http2Upstream {
@@ -47,6 +49,8 @@ class UpstreamConnection implements ConnectionView {
   connected = false;
   failure: ProxyError | null = null;
   goawayLastStreamId = -1;
+  /** Streams started on this session. */
+  streams = 0;
   private timer: NodeJS.Timeout | null;
   private drainWatch: NodeJS.Timeout | null = null;
   /** The transport under the session, kept to end a drained session whose peer never closes. */
@@ -144,8 +148,17 @@ export function createHttp2Upstream(
     return conn;
   }
 
+  const maxStreams = opts.maxStreamsPerSession ?? 0;
+
   function connection(): UpstreamConnection {
-    return current !== null && current.usable ? current : open();
+    if (current !== null && current.usable) {
+      if (maxStreams <= 0 || current.streams < maxStreams) return current;
+      // This session has carried its share: its streams finish, new ones go to a fresh session.
+      const spent = current;
+      current = null;
+      spent.drain();
+    }
+    return open();
   }
 
   function dispatch(req: ProxyRequest, body: RequestBody | null, handler: ResponseHandler): Cancel {
@@ -155,6 +168,7 @@ export function createHttp2Upstream(
     }
     const headers = requestHeaders(req);
     let conn = connection();
+    conn.streams++;
     let ex = new ClientExchange(conn, body, handler);
     try {
       ex.start(conn.session, headers, req.expectContinue);
@@ -166,6 +180,7 @@ export function createHttp2Upstream(
       // Raced with a GOAWAY or close: once more on a fresh session.
       if (current === conn) current = null;
       conn = open();
+      conn.streams++;
       ex = new ClientExchange(conn, body, handler);
       try {
         ex.start(conn.session, headers, req.expectContinue);

@@ -1,12 +1,17 @@
 // A cluster at run time: its balancer over endpoints and one transport per endpoint. Transports
 // (connection pools, HTTP/2 sessions) outlive configs: a reload that keeps an endpoint keeps its
 // warm connections; the ones no config uses any more are closed once their requests finish.
+// The cluster also protects its endpoints (src/protection): limits checked before a pick, outlier
+// detection and adaptive concurrency fed by every answer, health checks; their state and timers
+// outlive configs the same way.
 import type tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { NoHealthyEndpointError, type ProxyError } from '../errors.ts';
 import {
   createBalancer,
   hashKeyFor,
+  isAvailable,
+  onRequestAbandoned,
   onRequestEnd,
   onRequestStart,
   reconcileEndpoints,
@@ -16,7 +21,15 @@ import {
 import { Http1Upstream } from '../http1/upstream-pool.ts';
 import { createHttp2Upstream } from '../http2/upstream.ts';
 import type { Cluster } from '../model/schema.ts';
+import type { PolicyStats } from '../metrics/policy-stats.ts';
 import { connectionClosed, connectionOpened, type ConnectionStats } from '../metrics/proxy-stats.ts';
+import type { AdaptiveConcurrency } from '../protection/adaptive-concurrency.ts';
+import type { ClusterGate } from '../protection/cluster-gate.ts';
+import type { ConnectionBudget } from '../protection/connection-budget.ts';
+import type { HealthChecker } from '../protection/health-check.ts';
+import { GATEWAY_FAILURE, isEndpointFailure, type OutlierDetector } from '../protection/outlier.ts';
+import { ProtectionRegistry } from '../protection/registry.ts';
+import { protectionSeries } from '../protection/stats.ts';
 import type {
   Cancel,
   Dispatch,
@@ -38,12 +51,23 @@ export class TransportRegistry {
   private readonly transports = new Map<string, Transport>();
   private readonly endpoints = new Map<string, LbEndpoint[]>();
   private inUse = new Set<string>();
+  /** Limits, detectors, health checkers and adaptive limits, kept and swept like transports. */
+  readonly protection = new ProtectionRegistry();
 
-  transportFor(cluster: Cluster, ep: LbEndpoint, conns: ConnectionStats): Transport {
-    const key = `${cluster.protocol}|${ep.key}|${cluster.tls ? JSON.stringify(cluster.tls) : ''}`;
+  transportFor(
+    cluster: Cluster,
+    ep: LbEndpoint,
+    conns: ConnectionStats,
+    budget?: ConnectionBudget,
+  ): Transport {
+    let key = `${cluster.protocol}|${ep.key}|${cluster.tls ? JSON.stringify(cluster.tls) : ''}`;
+    // Pools with per-connection or per-cluster limits belong to their cluster alone.
+    const l = cluster.limits;
+    if (l?.maxConnections !== undefined || l?.maxRequestsPerConnection !== undefined)
+      key += `|${cluster.name}|${l.maxConnections}|${l.maxPendingRequests}|${l.maxRequestsPerConnection}`;
     let t = this.transports.get(key);
     if (t === undefined) {
-      t = createTransport(cluster, ep, conns);
+      t = createTransport(cluster, ep, conns, budget);
       this.transports.set(key, t);
     }
     this.inUse.add(key);
@@ -60,6 +84,7 @@ export class TransportRegistry {
   /** Call before compiling a config; then `sweep()` closes what the new config no longer uses. */
   beginGeneration(): void {
     this.inUse = new Set();
+    this.protection.begin();
   }
 
   sweep(): void {
@@ -69,11 +94,13 @@ export class TransportRegistry {
         this.transports.delete(key);
       }
     }
+    this.protection.sweep();
   }
 
   closeAll(): void {
     for (const t of this.transports.values()) t.close();
     this.transports.clear();
+    this.protection.stopAll();
   }
 }
 
@@ -89,16 +116,23 @@ function tlsOptions(cluster: Cluster): tls.ConnectionOptions | undefined {
   return opts;
 }
 
-function createTransport(cluster: Cluster, ep: LbEndpoint, conns: ConnectionStats): Transport {
+function createTransport(
+  cluster: Cluster,
+  ep: LbEndpoint,
+  conns: ConnectionStats,
+  budget: ConnectionBudget | undefined,
+): Transport {
   const target = { address: ep.address, port: ep.port };
   const onConnectionCount = (delta: number): void =>
     delta > 0 ? connectionOpened(conns) : connectionClosed(conns);
   if (cluster.protocol === 'http2' || cluster.protocol === 'grpc') {
     const tlsOpts = tlsOptions(cluster);
+    const maxStreams = cluster.limits?.maxRequestsPerConnection;
     const up = createHttp2Upstream(target, {
       connectTimeoutMs: cluster.connectTimeout,
       idleTimeoutMs: cluster.pool.idleTimeout,
       onConnectionCount,
+      ...(maxStreams !== undefined ? { maxStreamsPerSession: maxStreams } : {}),
       ...(tlsOpts ? { tls: { ...tlsOpts, ALPNProtocols: ['h2'] } } : {}),
     });
     return { dispatch: up.dispatch, close: () => void up.close() };
@@ -109,24 +143,33 @@ function createTransport(cluster: Cluster, ep: LbEndpoint, conns: ConnectionStat
     idleTimeoutMs: cluster.pool.idleTimeout,
     tls: tlsOptions(cluster),
     onConnectionCount,
+    maxRequestsPerConnection: cluster.limits?.maxRequestsPerConnection,
+    budget,
   });
   return { dispatch: pool.dispatch, close: () => pool.close() };
 }
 
-/** Feeds the balancer's load signals: in-flight until the end, latency to the first byte. */
+/**
+ * Feeds the balancer's load signals (in-flight until the end, latency to the first byte), outlier
+ * detection (every answer, and failures before one) and adaptive concurrency (latency of answers),
+ * and releases the request's admission when it ends.
+ */
 class BalancedExchange implements ResponseHandler {
   private readonly ep: LbEndpoint;
   private readonly next: ResponseHandler;
+  private readonly cluster: ClusterRuntime;
   private readonly start = performance.now();
   private firstByteMs = 0;
   private failed = false;
+  private answered = false;
   private ended = false;
   /** The transport's cancel; set right after dispatch. */
   inner: Cancel | null = null;
 
-  constructor(ep: LbEndpoint, next: ResponseHandler) {
+  constructor(ep: LbEndpoint, next: ResponseHandler, cluster: ClusterRuntime) {
     this.ep = ep;
     this.next = next;
+    this.cluster = cluster;
     onRequestStart(ep);
   }
 
@@ -136,7 +179,10 @@ class BalancedExchange implements ResponseHandler {
 
   onResponseStart(status: number, headers: HeaderList, controller: ResponseController): void {
     this.failed = status >= 500;
+    this.answered = true;
     this.firstByteMs = performance.now() - this.start;
+    this.cluster.outlier?.record(this.ep, status);
+    if (!this.failed) this.cluster.adaptive?.sample(this.firstByteMs);
     this.next.onResponseStart(status, headers, controller);
   }
 
@@ -150,15 +196,21 @@ class BalancedExchange implements ResponseHandler {
   }
 
   onResponseError(err: ProxyError): void {
-    this.end(performance.now() - this.start, true);
+    if (err.code === 'TRELLIS_OVERFLOW') {
+      // The pool refused it before it reached the endpoint: nothing to learn about the endpoint.
+      this.abandon();
+    } else {
+      if (!this.answered && isEndpointFailure(err)) this.cluster.outlier?.record(this.ep, GATEWAY_FAILURE);
+      this.end(performance.now() - this.start, true);
+    }
     this.next.onResponseError(err);
   }
 
   /** Cancelled from downstream: no more callbacks come, so release the endpoint here. */
   readonly cancel: Cancel = (reason) => {
     if (this.ended) return;
-    // The client left; that says nothing about the endpoint's health or speed.
-    this.end(this.firstByteMs || performance.now() - this.start, false);
+    // The client left (or a retry dropped a 5xx head): only an answered 5xx counts as a failure.
+    this.end(this.firstByteMs || performance.now() - this.start, this.failed);
     this.inner?.(reason);
   };
 
@@ -166,26 +218,88 @@ class BalancedExchange implements ResponseHandler {
     if (this.ended) return;
     this.ended = true;
     onRequestEnd(this.ep, latencyMs, failed);
+    this.cluster.gate.release();
   }
+
+  private abandon(): void {
+    if (this.ended) return;
+    this.ended = true;
+    onRequestAbandoned(this.ep);
+    this.cluster.gate.release();
+  }
+}
+
+export interface ClusterRuntimeOptions {
+  /** Outlier detection's clock in ms (default performance.now); tests inject one. */
+  now?: () => number;
+  /** false: no protection timers; tests run sweeps, windows and health-check rounds by hand. */
+  timers?: boolean;
+}
+
+/** Endpoints a request's earlier tries used (set by src/resilience on each try's request). */
+export const kTriedEndpoints = Symbol('trellis.triedEndpoints');
+export interface TriedEndpoints {
+  [kTriedEndpoints]?: LbEndpoint[];
 }
 
 export class ClusterRuntime {
   readonly name: string;
   readonly config: Cluster;
+  /** The endpoints, shared with the balancer (and with later configs of this cluster). */
+  readonly endpoints: readonly LbEndpoint[];
+  readonly gate: ClusterGate;
+  readonly outlier: OutlierDetector | undefined;
+  readonly healthChecker: HealthChecker | undefined;
+  readonly adaptive: AdaptiveConcurrency | undefined;
   private readonly balancer: Balancer;
   private readonly transports = new Map<LbEndpoint, Transport>();
 
-  constructor(config: Cluster, registry: TransportRegistry, conns: ConnectionStats) {
+  /**
+   * `policy`: where the cluster's overflow, ejection, health-check and concurrency-limit series
+   * live (ProxyStats.policy); without it they are counted but not exported.
+   */
+  constructor(
+    config: Cluster,
+    registry: TransportRegistry,
+    conns: ConnectionStats,
+    policy?: PolicyStats,
+    opts: ClusterRuntimeOptions = {},
+  ) {
     this.name = config.name;
     this.config = config;
     const eps = registry.endpointsFor(config);
-    this.balancer = createBalancer(
-      config.lb.policy,
-      eps,
-      config.lb.tableSize ? { tableSize: config.lb.tableSize } : {},
-    );
+    this.endpoints = eps;
+    this.balancer = createBalancer(config.lb.policy, eps, {
+      ...(config.lb.tableSize ? { tableSize: config.lb.tableSize } : {}),
+      panicThreshold: config.panicThreshold,
+    });
+    const p = registry.protection.forCluster(config, eps, protectionSeries(policy, config.name), {
+      now: opts.now,
+      timers: opts.timers,
+      tls: () => tlsOptions(config),
+    });
+    this.gate = p.gate;
+    this.outlier = p.outlier;
+    this.healthChecker = p.healthChecker;
+    this.adaptive = p.adaptive;
     if (config.protocol !== 'tcp')
-      for (const ep of eps) this.transports.set(ep, registry.transportFor(config, ep, conns));
+      for (const ep of eps) this.transports.set(ep, registry.transportFor(config, ep, conns, p.budget));
+  }
+
+  /**
+   * maxConcurrentRetries, for the retry layer (src/resilience). Contract: call tryStartRetry()
+   * before sending a retry (not a first try); when it returns false, send no retry and answer with
+   * the failure at hand (the overflow is already counted, as Envoy's upstream_rq_retry_overflow).
+   * When it returns true, call endRetry() exactly once when that retry ends, however it ends
+   * (answer, error, cancel). The retry itself still passes dispatch()'s admission like any request.
+   * Overflow answers (code TRELLIS_OVERFLOW, 503 + x-trellis-overloaded) should not be retried.
+   */
+  tryStartRetry(): boolean {
+    return this.gate.tryStartRetry();
+  }
+
+  endRetry(): void {
+    this.gate.endRetry();
   }
 
   /** The endpoint for a request (or a TCP connection when headers is empty). */
@@ -194,21 +308,50 @@ export class ClusterRuntime {
     return this.balancer.pick(hash ? hashKeyFor(hash, headers, sourceAddress) : undefined);
   }
 
+  /**
+   * Sends the request to the endpoint the balancer picks. A retry or hedge (src/resilience) marks
+   * its try's request with the endpoints already tried: another one is preferred then, and the
+   * one used is appended.
+   */
   readonly dispatch: Dispatch = (
     req: ProxyRequest,
     body: RequestBody | null,
     handler: ResponseHandler,
   ): Cancel => {
-    const ep = this.pick(req.headers, req.source.address);
+    const refused = this.gate.admit();
+    if (refused !== null) {
+      handler.onResponseError(refused);
+      return noop;
+    }
+    let ep = this.pick(req.headers, req.source.address);
+    const tried = (req as TriedEndpoints)[kTriedEndpoints];
+    if (tried !== undefined) {
+      if (ep !== undefined && tried.includes(ep)) ep = this.untried(req, tried) ?? ep;
+      if (ep !== undefined) tried.push(ep);
+    }
     const transport = ep && this.transports.get(ep);
     if (ep === undefined || transport === undefined) {
+      this.gate.release();
       handler.onResponseError(NoHealthyEndpointError(this.name));
       return noop;
     }
-    const exchange = new BalancedExchange(ep, handler);
+    const exchange = new BalancedExchange(ep, handler, this);
     exchange.inner = transport.dispatch(req, body, exchange);
     return exchange.cancel;
   };
+
+  private untried(req: ProxyRequest, tried: LbEndpoint[]): LbEndpoint | undefined {
+    for (let i = 0; i < AVOID_PICKS; i++) {
+      const ep = this.pick(req.headers, req.source.address);
+      if (ep !== undefined && !tried.includes(ep)) return ep;
+    }
+    // Hash policies pick the same endpoint every time: the first healthy one not tried yet.
+    for (const ep of this.transports.keys()) if (isAvailable(ep) && !tried.includes(ep)) return ep;
+    return undefined;
+  }
 }
+
+/** Extra balancer picks a retry makes to find an endpoint it has not tried. */
+const AVOID_PICKS = 3;
 
 const noop: Cancel = () => {};

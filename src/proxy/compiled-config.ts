@@ -29,7 +29,7 @@ export function compileConfig(
   transports.beginGeneration();
   const clusters = new Map<string, ClusterRuntime>();
   for (const c of config.clusters)
-    clusters.set(c.name, new ClusterRuntime(c, transports, stats.clusterConnections(c.name)));
+    clusters.set(c.name, new ClusterRuntime(c, transports, stats.clusterConnections(c.name), stats.policy));
   const routers = new Map<string, Router>();
   for (const t of config.routeTables) routers.set(t.name, compileRouteTable(t));
   const listeners = new Map<string, ListenerConfigView>();

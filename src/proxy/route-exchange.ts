@@ -1,5 +1,7 @@
 // What the proxy does around every routed request: count it, time it, and enforce the route's
-// timeout. One object per request carries all three, so the hot path allocates once.
+// timeout. One object per request carries all three, so the hot path allocates once. The timeout
+// can only be shortened once the request is known (a gRPC client's grpc-timeout, see
+// src/resilience/deadline.ts); whatever fires first cancels the upstream exchange.
 import { UpstreamTimeoutError, type ProxyError } from '../errors.ts';
 import type { ProxyStats, RequestStats } from '../metrics/proxy-stats.ts';
 import type { Cancel, HeaderList, ResponseController, ResponseHandler } from './types.ts';
@@ -12,6 +14,8 @@ export class RouteExchange implements ResponseHandler {
   private status = 0;
   private timer: NodeJS.Timeout | undefined;
   private done = false;
+  /** performance.now() by which the request must be answered; Infinity without a timeout. */
+  deadline = Infinity;
   /** Set once the upstream exchange started; the timeout cancels it. */
   cancel: Cancel | null = null;
 
@@ -27,7 +31,19 @@ export class RouteExchange implements ResponseHandler {
     this.counters = counters;
     this.start = start;
     counters.requests++;
-    if (timeoutMs > 0) this.timer = setTimeout(onTimeout, timeoutMs, this, timeoutMs);
+    if (timeoutMs > 0) {
+      this.deadline = performance.now() + timeoutMs;
+      this.timer = setTimeout(onTimeout, timeoutMs, this, timeoutMs);
+    }
+  }
+
+  /** Brings the deadline forward to `ms` from now (never later than the route's own timeout). */
+  shortenDeadline(ms: number): void {
+    const at = performance.now() + ms;
+    if (this.done || at >= this.deadline) return;
+    this.deadline = at;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = setTimeout(onTimeout, Math.max(0, ms), this, Math.round(ms));
   }
 
   /**
@@ -86,4 +102,9 @@ export class RouteExchange implements ResponseHandler {
 
 function onTimeout(ex: RouteExchange, ms: number): void {
   ex.timedOut(ms);
+}
+
+/** The RouteExchange an attempt layer was handed (attempt layers sit right below it), if it is one. */
+export function routeExchangeOf(handler: ResponseHandler): RouteExchange | undefined {
+  return handler instanceof RouteExchange ? handler : undefined;
 }

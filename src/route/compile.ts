@@ -13,6 +13,7 @@ import {
   KIND_SUFFIX,
   type ValueKind,
 } from './matchers.ts';
+import { routePolicyProblems } from '../policy/validate.ts';
 import type { MatchedRoute, RouteProblem } from './types.ts';
 
 type Path = (string | number)[];
@@ -195,6 +196,9 @@ export function lowerRouteTable(table: RouteTable, problems: RouteProblem[]): Co
         const matches = Array.isArray(r.match)
           ? list.map((m, mi) => lowerMatch(m, [...rp, mi], problems))
           : list.map((m) => lowerMatch(m, rp, problems));
+        // Regexes, gRPC status names, header names and values of the route's policies.
+        for (const p of routePolicyProblems(r))
+          problems.push({ path: [...at, 'routes', ri, ...p.path], message: p.message });
         // An empty list matches everything, as an absent field (Istio's proto semantics).
         return { matches, result: new CompiledRouteResult(r, vh.name, ri) };
       }),
