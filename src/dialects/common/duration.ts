@@ -32,8 +32,12 @@ export function parseGoDuration(text: string): number | undefined {
   return Math.round(total * 1000) / 1000;
 }
 
-/** A duration string in milliseconds. */
-export const GoDuration = z.string().transform((v, ctx) => {
+/**
+ * A duration string, in milliseconds. A number is taken as milliseconds already: the store keeps
+ * what parsing produced, and reading it back must give the same resource.
+ */
+export const GoDuration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
   const ms = parseGoDuration(v);
   if (ms === undefined) {
     ctx.addIssue({
