@@ -6,9 +6,9 @@
 // RSS). When there is no build, or a source file is newer than the build (a checkout being
 // edited), it runs the TypeScript sources instead: whoever starts `trellis` never gets stale code.
 //
-// The data-plane commands (`proxy`, `sidecar`) run for days next to one app on one worker. Node's
-// defaults are sized for servers with many cores and gigabytes: they re-exec themselves (same PID,
-// same arguments) with V8 flags sized for a sidecar. TRELLIS_NODE_FLAGS replaces the defaults
+// The long-running commands (`proxy` and `sidecar` next to one app, `up` for the control plane)
+// re-exec themselves (same PID, same arguments) with V8 flags sized for their job: Node's defaults
+// are sized for servers with many cores and gigabytes. TRELLIS_NODE_FLAGS replaces the defaults
 // (empty: Node's own); a flag already given on the command line or in NODE_OPTIONS is left alone.
 // Measurements behind the defaults: bench/README.md ("Memory, V8 flags and the build").
 /* global process, URL -- Node globals: eslint's config covers TypeScript, not this one JS file */
@@ -16,8 +16,14 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const SIDECAR_FLAGS = ['--max-semi-space-size=1'];
-const DATA_PLANE = new Set(['proxy', 'sidecar']);
+// Per command: the data plane keeps a tiny young generation (bench/README.md, "Memory and V8
+// flags"); the control plane a moderate one (V8 would grow it to 128 MB for ~30 MB of live data;
+// bench/README.md, "Control plane": 360 → 266 MB at 2,000 proxies).
+const COMMAND_FLAGS = new Map([
+  ['proxy', ['--max-semi-space-size=1']],
+  ['sidecar', ['--max-semi-space-size=1']],
+  ['up', ['--max-semi-space-size=16']],
+]);
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -50,10 +56,11 @@ function entry() {
   return newestSource(join(root, 'src')) <= statSync(stamp).mtimeMs ? built : source;
 }
 
-/** The sidecar flags this process still lacks (by name), or none when it is not a data-plane command. */
+/** The V8 flags this command wants and this process still lacks (by name); none for other commands. */
 function missingFlags() {
-  if (!DATA_PLANE.has(process.argv[2] ?? '')) return [];
-  const wanted = process.env.TRELLIS_NODE_FLAGS ?? SIDECAR_FLAGS.join(' ');
+  const defaults = COMMAND_FLAGS.get(process.argv[2] ?? '');
+  if (defaults === undefined) return [];
+  const wanted = process.env.TRELLIS_NODE_FLAGS ?? defaults.join(' ');
   const given = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
   return wanted.split(/\s+/).filter((f) => f.startsWith('--') && !given.includes(f.split('=')[0]));
 }

@@ -20,7 +20,7 @@ import { allKinds, resourceKey, type AnyKind, type AnyResource } from '../resour
 import { parseResources, validateResourceSet } from '../resources/parse.ts';
 import type { Store } from '../store/types.ts';
 import { describeService } from './describe.ts';
-import { currentRevision, diffRevisions, listHistory, rollback, writeRecorded } from './history.ts';
+import { diffRevisions, listHistory, rollback, writeRecorded } from './history.ts';
 import {
   ApiError,
   BodyTooLargeError,
@@ -97,7 +97,7 @@ const routes: [method: string, pattern: RegExp, handler: Handler][] = [
     /^\/api\/v1\/rollback$/,
     async (ctx, req, _p, q) => {
       const entry = await rollback(ctx.store, revisionParam(q.get('to'), 'to'), authorOf(req));
-      if (entry !== undefined) await ctx.view.settled(() => ctx.view.revision >= entry.revision);
+      if (entry !== undefined) await ctx.view.settled(() => ctx.view.revision >= entry.lastRevision);
       return { entry: entry ?? null };
     },
   ],
@@ -192,8 +192,9 @@ async function apply(
   }
   if (!dryRun && writes.length > 0) {
     const meta = { author: authorOf(req), action: 'apply' as const, source: q.get('file') ?? 'stdin' };
-    await writeRecorded(ctx.store, meta, writes);
-    const written = await currentRevision(ctx.store);
+    const entry = await writeRecorded(ctx.store, meta, writes);
+    // The view watches resources only: wait for the last resource write, not the history entry.
+    const written = entry?.lastRevision ?? 0;
     await ctx.view.settled(() => ctx.view.revision >= written);
   }
   const merged = new Map<string, AnyResource>(

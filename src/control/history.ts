@@ -20,6 +20,8 @@ export interface Change {
 
 export interface HistoryEntry {
   revision: number;
+  /** Store revision of the entry's last resource write (what a reader must have seen to see it all). */
+  lastRevision: number;
   time: string;
   author: string;
   action: 'apply' | 'delete' | 'rollback';
@@ -59,7 +61,13 @@ export async function writeRecorded(
     changes.push({ key: w.key, before, after: w.after });
   }
   if (changes.length === 0) return undefined;
-  const entry: HistoryEntry = { revision: first || last, time: new Date().toISOString(), ...meta, changes };
+  const entry: HistoryEntry = {
+    revision: first || last,
+    lastRevision: last,
+    time: new Date().toISOString(),
+    ...meta,
+    changes,
+  };
   await store.put(historyKey(entry.revision), entry);
   await trim(store);
   return entry;
