@@ -2,6 +2,9 @@
 // Scenario `proxy` (the default): each target behind the same upstream, measured in one run:
 // saturation (wrk), open-loop latency at 1k and 5k req/s (bench/loadgen.ts), proxy CPU and RSS.
 // Writes bench/results/latest.json and prints a markdown table. See bench/README.md.
+// Scenario `control`: the control plane's goals (bench/control/), into results/control-latest.json.
+// Scenario `resilience`: retries and outlier detection under faults (bench/resilience/), into
+// results/resilience.json.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -12,6 +15,8 @@ import { runLoadgenPinned, type LoadgenResult } from './loadgen.ts';
 import { cpuSeconds, killAll, peakRssMb } from './proc.ts';
 import { startUpstream, TARGETS, type RunningTarget, type Target } from './targets.ts';
 import { runWrk } from './wrk.ts';
+import { controlScenario } from './control/scenario.ts';
+import { resilienceScenario } from './resilience/scenario.ts';
 import { machineInfo, markdownTable, row, type Measured, type TargetRow } from './report.ts';
 
 const PROXY_CORE = 0;
@@ -178,7 +183,13 @@ async function proxyScenario(opts: { quick: boolean; only?: string[]; out: strin
   process.stdout.write(`\n${markdownTable(rows, errors, warnings)}\n\nwritten to ${opts.out}\n`);
 }
 
-const SCENARIOS: Record<string, typeof proxyScenario> = { proxy: proxyScenario };
+const SCENARIOS: Record<string, typeof proxyScenario> = {
+  proxy: proxyScenario,
+  control: controlScenario,
+  resilience: resilienceScenario,
+};
+/** Result file per scenario (default `<scenario>-latest.json`). */
+const RESULT_FILES: Record<string, string> = { proxy: 'latest.json', resilience: 'resilience.json' };
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -203,7 +214,8 @@ async function main(): Promise<void> {
   const only = values.targets?.split(',').map((s) => s.trim());
   const unknown = only?.filter((n) => !TARGETS.some((t) => t.name === n)) ?? [];
   if (unknown.length > 0) throw new Error(`unknown target(s): ${unknown.join(', ')}`);
-  const out = values.out ?? join(fileURLToPath(new URL('.', import.meta.url)), 'results', 'latest.json');
+  const file = RESULT_FILES[name] ?? `${name}-latest.json`;
+  const out = values.out ?? join(fileURLToPath(new URL('.', import.meta.url)), 'results', file);
   await scenario({ quick: values.quick, only, out });
 }
 

@@ -1,0 +1,56 @@
+// A simulated proxy against a real control plane: it registers, ACKs what it receives (the control
+// plane sees the ACK), gives `inspect` the whole snapshot, and reconnects like a sidecar when the
+// control plane goes away and comes back on the same port.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startTestControlPlane } from '../../src/control/testing.ts';
+import { SimProxy, simRegistration } from './sim-proxy.ts';
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(await ok(), what);
+}
+
+test('registers, ACKs each snapshot, and the control plane shows the ACK', async (t) => {
+  const cp = await startTestControlPlane(t);
+  const seen: string[] = [];
+  const sim = new SimProxy({
+    controlUrl: cp.url,
+    registration: simRegistration(7, 'reviews', 'default'),
+    inspect: (text) => {
+      const msg = JSON.parse(text) as { config: { node: { id: string } } };
+      seen.push(msg.config.node.id);
+      return 'seen';
+    },
+  });
+  t.after(() => sim.close());
+  await sim.connect(10_000);
+  await until('a snapshot', () => sim.received.length > 0);
+  const [first] = sim.received;
+  assert.equal(first?.marker, 'seen');
+  assert.ok((first?.bytes ?? 0) > 100);
+  assert.deepEqual(seen.slice(0, 1), ['reviews-sim7']);
+  await until('the ACK in proxy status', () =>
+    cp.push.status().some((p) => p.workload === 'reviews-sim7' && p.acked === first?.version),
+  );
+  const w = cp.view.state().workloads.find((x) => x.metadata.name === 'reviews-sim7');
+  assert.equal(w?.spec.address, '10.0.0.8');
+});
+
+test('without inspect it reads only the version, and reconnects after the control plane restarts', async (t) => {
+  const first = await startTestControlPlane(t);
+  const sim = new SimProxy({ controlUrl: first.url, registration: simRegistration(1, 'ratings', 'ns1') });
+  t.after(() => sim.close());
+  await sim.connect(10_000);
+  await until('a snapshot', () => sim.received.length > 0);
+  assert.match(sim.received[0]?.version ?? '', /^\d+$/);
+
+  await first.close();
+  await until('the drop is seen', () => sim.drops === 1 && !sim.open);
+  const since = sim.received.length;
+  const second = await startTestControlPlane(t, { dir: first.dir, port: first.port });
+  await until('connected again', () => sim.open, 15_000);
+  await until('a snapshot from the new control plane', () => sim.received.length > since);
+  await until('registered again', () => second.push.status().some((p) => p.workload === 'ratings-sim1'));
+});
