@@ -117,6 +117,17 @@ export const RateLimitedError = (route: string): ProxyError =>
 export const FaultAbortError = (status: number): ProxyError =>
   new ProxyError('TRELLIS_FAULT_ABORT', status, 'fault injected: request aborted');
 
+// --- inbound security (src/authn, src/authz) ---
+/** An AuthorizationPolicy denied the request (Envoy's RBAC filter answer, body as Istio's). */
+export const AccessDeniedError = (): ProxyError =>
+  new ProxyError('TRELLIS_RBAC_DENIED', 403, 'RBAC: access denied');
+/** A JWT was present and invalid (expired, wrong issuer or audience, bad signature, …). */
+export const JwtRejectedError = (reason: string): ProxyError =>
+  new ProxyErrorWithHeaders('TRELLIS_JWT_INVALID', 401, reason, [
+    'www-authenticate',
+    `Bearer realm="trellis", error="invalid_token"`,
+  ]);
+
 // --- resilience (retries, hedging, deadlines) ---
 /** One try of a retried request took longer than the route's perTryTimeout; it was cancelled. */
 export const PerTryTimeoutError = (ms: number): ProxyError =>

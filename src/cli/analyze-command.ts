@@ -10,7 +10,7 @@ import { formatDiagnostic, type Diagnostic } from '../errors.ts';
 import { allKinds, resourceKey, type AnyResource } from '../resources/kinds.ts';
 import { parseResources } from '../resources/parse.ts';
 import { ControlApi } from './api-client.ts';
-import { resolveControl } from './control-target.ts';
+import { resolveApiTarget, TOKEN_HELP } from './control-target.ts';
 import { colour, parseOutput, structured } from './output.ts';
 
 interface AnalyzeOptions {
@@ -19,6 +19,7 @@ interface AnalyzeOptions {
   local?: boolean;
   output?: string;
   control?: string;
+  token?: string;
   failureThreshold: string;
 }
 
@@ -91,13 +92,14 @@ export function registerAnalyzeCommand(program: Command): void {
     )
     .option('-o, --output <format>', 'json|yaml')
     .option('--control <url>', 'control plane URL')
+    .option('--token <token>', TOKEN_HELP)
     .action(async (opts: AnalyzeOptions) => {
       if (opts.failureThreshold !== 'error' && opts.failureThreshold !== 'warning')
         throw new Error(`--failure-threshold must be error or warning, got "${opts.failureThreshold}"`);
       const format = parseOutput(opts.output);
       const byKey = new Map<string, AnyResource>();
       if (opts.local !== true) {
-        for (const r of await storedResources(new ControlApi(resolveControl(opts.control))))
+        for (const r of await storedResources(new ControlApi(resolveApiTarget(opts))))
           byKey.set(resourceKey(r), r);
       }
       const unknown: Diagnostic[] = [];

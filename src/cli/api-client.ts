@@ -1,5 +1,5 @@
 // The CLI's client of the control plane's REST API. Failures become CliError with an exit code
-// scripts can trust: 1 refused or invalid, 3 control plane unreachable.
+// scripts can trust: 1 refused, invalid or unauthorised (401/403), 3 control plane unreachable.
 import { hostname, userInfo } from 'node:os';
 import { TrellisError, type Diagnostic } from '../errors.ts';
 import type { ControlTarget } from './control-target.ts';
@@ -37,6 +37,7 @@ export class ControlApi {
     path: string,
     body?: string,
     contentType = 'application/yaml',
+    timeoutMs = 30_000,
   ): Promise<T> {
     let lastError: unknown;
     for (const base of this.target.urls) {
@@ -46,10 +47,13 @@ export class ControlApi {
           method,
           headers: {
             'x-trellis-author': AUTHOR,
+            ...(this.target.token !== undefined
+              ? { authorization: `Bearer ${this.target.token.token}` }
+              : {}),
             ...(body !== undefined ? { 'content-type': contentType } : {}),
           },
           ...(body !== undefined ? { body } : {}),
-          signal: AbortSignal.timeout(30_000),
+          signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
         lastError = err;
@@ -68,9 +72,14 @@ export class ControlApi {
       }
       if (!res.ok) {
         const e = (parsed as ErrorBody).error ?? {};
+        // A refused token: say which one was sent, the API cannot know.
+        const from =
+          (res.status === 401 || res.status === 403) && this.target.token !== undefined
+            ? ` (token from ${this.target.token.source})`
+            : '';
         throw new CliError(
           e.code ?? 'TRELLIS_API_ERROR',
-          e.message ?? `HTTP ${res.status}`,
+          `${e.message ?? `HTTP ${res.status}`}${from}`,
           EXIT_REFUSED,
           e.diagnostics ?? [],
         );

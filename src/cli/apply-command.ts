@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { resolveKind } from '../resources/kinds.ts';
 import { ControlApi } from './api-client.ts';
-import { resolveControl } from './control-target.ts';
+import { resolveApiTarget, TOKEN_HELP } from './control-target.ts';
 import { structured, parseOutput } from './output.ts';
 
 interface Result {
@@ -62,25 +62,34 @@ export function registerApplyCommands(program: Command): void {
     .option('-R, --recursive', 'descend into directories')
     .option('-o, --output <format>', 'json|yaml')
     .option('--control <url>', 'control plane URL')
-    .action(async (opts: { filename: string[]; recursive?: boolean; output?: string; control?: string }) => {
-      const api = new ControlApi(resolveControl(opts.control));
-      // Validate everything first: one bad file applies nothing.
-      const files = await inputs(opts.filename, opts.recursive === true);
-      for (const f of files) {
-        await api.request('POST', `/api/v1/apply?dryRun=1&file=${encodeURIComponent(f.name)}`, f.text);
-      }
-      const all: Result[] = [];
-      for (const f of files) {
-        const res = await api.request<{ results: Result[]; warnings: Warning[] }>(
-          'POST',
-          `/api/v1/apply?file=${encodeURIComponent(f.name)}`,
-          f.text,
-        );
-        all.push(...res.results);
-        for (const w of res.warnings) process.stderr.write(`Warning: ${w.message}\n`);
-      }
-      printResults(all, opts.output);
-    });
+    .option('--token <token>', TOKEN_HELP)
+    .action(
+      async (opts: {
+        filename: string[];
+        recursive?: boolean;
+        output?: string;
+        control?: string;
+        token?: string;
+      }) => {
+        const api = new ControlApi(resolveApiTarget(opts));
+        // Validate everything first: one bad file applies nothing.
+        const files = await inputs(opts.filename, opts.recursive === true);
+        for (const f of files) {
+          await api.request('POST', `/api/v1/apply?dryRun=1&file=${encodeURIComponent(f.name)}`, f.text);
+        }
+        const all: Result[] = [];
+        for (const f of files) {
+          const res = await api.request<{ results: Result[]; warnings: Warning[] }>(
+            'POST',
+            `/api/v1/apply?file=${encodeURIComponent(f.name)}`,
+            f.text,
+          );
+          all.push(...res.results);
+          for (const w of res.warnings) process.stderr.write(`Warning: ${w.message}\n`);
+        }
+        printResults(all, opts.output);
+      },
+    );
 
   program
     .command('delete')
@@ -91,13 +100,14 @@ export function registerApplyCommands(program: Command): void {
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-o, --output <format>', 'json|yaml')
     .option('--control <url>', 'control plane URL')
+    .option('--token <token>', TOKEN_HELP)
     .action(
       async (
         kindArg: string | undefined,
         name: string | undefined,
-        opts: { filename: string[]; namespace: string; output?: string; control?: string },
+        opts: { filename: string[]; namespace: string; output?: string; control?: string; token?: string },
       ) => {
-        const api = new ControlApi(resolveControl(opts.control));
+        const api = new ControlApi(resolveApiTarget(opts));
         const all: Result[] = [];
         if (opts.filename.length > 0) {
           for (const f of await inputs(opts.filename, false)) {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { CONTROL_FILE, ControlFile } from './control-target.ts';
+import { API_TOKEN_FILES } from '../control/api-auth.ts';
+import { CONTROL_FILE, ControlFile, TOKEN_ENV } from './control-target.ts';
 
 const demoDir = fileURLToPath(new URL('../../examples/demo/', import.meta.url));
 
@@ -73,12 +74,15 @@ export function registerDemoCommand(program: Command): void {
       const up = trellis(['up', '--dir', dir, '--port', '0']);
       children.push(up);
       const control = await waitForControl(dir, up);
+      // Written before control.json: the workloads make their join tokens with it, and apply needs it.
+      const tokenFile = path.join(dir, API_TOKEN_FILES.admin);
+      const adminToken = (await readFile(tokenFile, 'utf8')).trim();
       const start = (w: DemoWorkload): void => {
         const args = ['run', '--control', control, '--service', w.service, '--version', w.version ?? 'v1'];
         if (w.protocol !== undefined) args.push('--protocol', w.protocol);
         if (w.servicePort !== undefined) args.push('--service-port', String(w.servicePort));
         args.push('--', process.execPath, path.join(demoDir, w.app));
-        const child = trellis(args, { ...w.env, RATE: opts.rate });
+        const child = trellis(args, { ...w.env, RATE: opts.rate, [TOKEN_ENV]: adminToken });
         child.once('exit', (code) => {
           if (!stopping) {
             process.stderr.write(
@@ -92,9 +96,11 @@ export function registerDemoCommand(program: Command): void {
       const services = WORKLOADS.filter((w) => w.service !== 'loadgen');
       services.forEach(start);
       // The load starts once every service has a ready endpoint, so its first lines show no warm-up errors.
-      await waitForReady(control, services.length);
+      await waitForReady(control, adminToken, services.length);
       WORKLOADS.filter((w) => w.service === 'loadgen').forEach(start);
-      const apply = trellis(['apply', '--control', control, '-f', path.join(demoDir, 'canary.yaml')]);
+      const apply = trellis(['apply', '--control', control, '-f', path.join(demoDir, 'canary.yaml')], {
+        [TOKEN_ENV]: adminToken,
+      });
       await new Promise((r) => apply.once('exit', r));
       const cli = `node ${path.relative(process.cwd(), entry) || entry}`;
       process.stdout.write(
@@ -102,7 +108,7 @@ export function registerDemoCommand(program: Command): void {
           '',
           'The demo mesh is up: web calls reviews (HTTP, v1 and v2), ratings (gRPC) and stock (TCP);',
           'loadgen sends steady traffic to web and prints the reviews split every 5 s (about 90/10).',
-          `In another terminal:  export TRELLIS_CONTROL=${control}`,
+          `In another terminal:  export TRELLIS_CONTROL=${control} ${TOKEN_ENV}=$(cat ${tokenFile})`,
           `  ${cli} get workloads -o wide`,
           `  ${cli} proxy-status`,
           `  ${cli} describe service reviews`,
@@ -115,10 +121,12 @@ export function registerDemoCommand(program: Command): void {
 }
 
 /** Polls the registry until `count` workloads are ready (bounded: 30 s). */
-async function waitForReady(control: string, count: number): Promise<void> {
+async function waitForReady(control: string, token: string, count: number): Promise<void> {
   for (let i = 0; i < 300; i++) {
     try {
-      const res = await fetch(`${control}/api/v1/resources/Workload`);
+      const res = await fetch(`${control}/api/v1/resources/Workload`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       const body = (await res.json()) as { items: { spec: { ready: boolean } }[] };
       if (body.items.filter((w) => w.spec.ready).length >= count) return;
     } catch {

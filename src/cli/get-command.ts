@@ -4,7 +4,7 @@ import { KINDS, resolveKind, type Resource } from '../resources/kinds.ts';
 import type { ServiceDescription } from '../control/describe.ts';
 import type { ProxyStatus } from '../control/push-server.ts';
 import { ControlApi } from './api-client.ts';
-import { resolveControl } from './control-target.ts';
+import { resolveApiTarget, TOKEN_HELP } from './control-target.ts';
 import { colour, parseOutput, structured, table, type OutputFormat } from './output.ts';
 
 interface GetOptions {
@@ -12,6 +12,7 @@ interface GetOptions {
   allNamespaces?: boolean;
   output?: string;
   control?: string;
+  token?: string;
 }
 
 function age(iso: string | undefined): string {
@@ -112,11 +113,12 @@ export function registerGetCommands(program: Command): void {
     .option('-A, --all-namespaces', 'every namespace')
     .option('-o, --output <format>', 'json|yaml|wide')
     .option('--control <url>', 'control plane URL')
+    .option('--token <token>', TOKEN_HELP)
     .action(async (kindArg: string, name: string | undefined, opts: GetOptions) => {
       const kind = resolveKind(kindArg);
       if (kind === undefined) throw new Error(`unknown kind "${kindArg}"; known: ${KINDS.join(', ')}`);
       const format = parseOutput(opts.output);
-      const api = new ControlApi(resolveControl(opts.control));
+      const api = new ControlApi(resolveApiTarget(opts));
       if (name !== undefined) {
         const r = await api.request<Resource>(
           'GET',
@@ -141,9 +143,10 @@ export function registerGetCommands(program: Command): void {
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('-o, --output <format>', 'json|yaml')
     .option('--control <url>', 'control plane URL')
+    .option('--token <token>', TOKEN_HELP)
     .action(async (kind: string, name: string, opts: GetOptions) => {
       if (resolveKind(kind) !== 'Service') throw new Error('describe supports: service');
-      const api = new ControlApi(resolveControl(opts.control));
+      const api = new ControlApi(resolveApiTarget(opts));
       const d = await api.request<ServiceDescription & { proxies: ProxyStatus[] }>(
         'GET',
         `/api/v1/services/${encodeURIComponent(opts.namespace)}/${encodeURIComponent(name)}`,
@@ -208,8 +211,9 @@ export function registerGetCommands(program: Command): void {
     .description('every connected proxy, the config version it acknowledged, and any it rejected')
     .option('-o, --output <format>', 'json|yaml|wide')
     .option('--control <url>', 'control plane URL')
-    .action(async (opts: { output?: string; control?: string }) => {
-      const api = new ControlApi(resolveControl(opts.control));
+    .option('--token <token>', TOKEN_HELP)
+    .action(async (opts: { output?: string; control?: string; token?: string }) => {
+      const api = new ControlApi(resolveApiTarget(opts));
       const { items } = await api.request<{ items: ProxyStatus[] }>('GET', '/api/v1/proxies');
       const format = parseOutput(opts.output);
       if (format === 'json' || format === 'yaml')

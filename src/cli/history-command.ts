@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { HistoryEntry, ResourceDiff } from '../control/history.ts';
 import { ControlApi } from './api-client.ts';
-import { resolveControl } from './control-target.ts';
+import { resolveApiTarget, TOKEN_HELP } from './control-target.ts';
 import { colour, parseOutput, structured, table } from './output.ts';
 
 type Summary = Omit<HistoryEntry, 'changes'> & { changes: { key: string; change: string }[] };
@@ -29,8 +29,9 @@ export function registerHistoryCommands(program: Command): void {
     .description('config changes made through the API, oldest first, with author and what they touched')
     .option('-o, --output <format>', 'json|yaml|wide')
     .option('--control <url>', 'control plane URL')
-    .action(async (opts: { output?: string; control?: string }) => {
-      const api = new ControlApi(resolveControl(opts.control));
+    .option('--token <token>', TOKEN_HELP)
+    .action(async (opts: { output?: string; control?: string; token?: string }) => {
+      const api = new ControlApi(resolveApiTarget(opts));
       const { items } = await api.request<{ items: Summary[] }>('GET', '/api/v1/history');
       const format = parseOutput(opts.output);
       if (format === 'json' || format === 'yaml')
@@ -56,16 +57,23 @@ export function registerHistoryCommands(program: Command): void {
     .argument('[to]', 'revision; default: now')
     .option('-o, --output <format>', 'json|yaml')
     .option('--control <url>', 'control plane URL')
-    .action(async (from: string, to: string | undefined, opts: { output?: string; control?: string }) => {
-      const api = new ControlApi(resolveControl(opts.control));
-      const q = `from=${encodeURIComponent(from)}${to === undefined ? '' : `&to=${encodeURIComponent(to)}`}`;
-      const { diffs } = await api.request<{ diffs: ResourceDiff[] }>('GET', `/api/v1/diff?${q}`);
-      const format = parseOutput(opts.output);
-      if (format === 'json' || format === 'yaml')
-        return void process.stdout.write(structured({ diffs }, format));
-      if (diffs.length === 0) return void process.stderr.write('No differences.\n');
-      for (const d of diffs) process.stdout.write(`${colourPatch(d.patch)}\n`);
-    });
+    .option('--token <token>', TOKEN_HELP)
+    .action(
+      async (
+        from: string,
+        to: string | undefined,
+        opts: { output?: string; control?: string; token?: string },
+      ) => {
+        const api = new ControlApi(resolveApiTarget(opts));
+        const q = `from=${encodeURIComponent(from)}${to === undefined ? '' : `&to=${encodeURIComponent(to)}`}`;
+        const { diffs } = await api.request<{ diffs: ResourceDiff[] }>('GET', `/api/v1/diff?${q}`);
+        const format = parseOutput(opts.output);
+        if (format === 'json' || format === 'yaml')
+          return void process.stdout.write(structured({ diffs }, format));
+        if (diffs.length === 0) return void process.stderr.write('No differences.\n');
+        for (const d of diffs) process.stdout.write(`${colourPatch(d.patch)}\n`);
+      },
+    );
 
   program
     .command('rollback')
@@ -73,8 +81,9 @@ export function registerHistoryCommands(program: Command): void {
     .argument('<revision>', 'revision (see trellis history)')
     .option('-o, --output <format>', 'json|yaml')
     .option('--control <url>', 'control plane URL')
-    .action(async (revision: string, opts: { output?: string; control?: string }) => {
-      const api = new ControlApi(resolveControl(opts.control));
+    .option('--token <token>', TOKEN_HELP)
+    .action(async (revision: string, opts: { output?: string; control?: string; token?: string }) => {
+      const api = new ControlApi(resolveApiTarget(opts));
       const { entry } = await api.request<{ entry: HistoryEntry | null }>(
         'POST',
         `/api/v1/rollback?to=${encodeURIComponent(revision)}`,

@@ -9,6 +9,7 @@ import { registerHistoryCommands } from './history-command.ts';
 import { registerProxyCommand } from './proxy-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerSidecarCommand } from './sidecar-command.ts';
+import { registerTokenCommands } from './token-command.ts';
 import { registerUpCommand } from './up-command.ts';
 import { ConfigError, formatDiagnostic } from '../errors.ts';
 
@@ -29,12 +30,13 @@ registerApplyCommands(program);
 registerAnalyzeCommand(program);
 registerGetCommands(program);
 registerHistoryCommands(program);
+registerTokenCommands(program);
 registerDemoCommand(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  // Exit codes scripts can rely on: 1 invalid or refused, 3 control plane unreachable.
+  // Exit codes scripts can rely on: 1 invalid, refused or unauthorised, 3 control plane unreachable.
   const diagnostics = err instanceof CliError || err instanceof ConfigError ? err.diagnostics : [];
   for (const d of diagnostics) process.stderr.write(`error: ${formatDiagnostic(d)}\n`);
   if (diagnostics.length === 0)

@@ -6,9 +6,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { resolveControl } from './control-target.ts';
+import { resolveApiTarget } from './control-target.ts';
+import { obtainJoinToken } from './join-token.ts';
 import { SUPERVISED_ENV, type SidecarReadyMessage } from './sidecar-command.ts';
-import { addWorkloadOptions, parsePort, toArgv, type WorkloadFlags } from './workload-options.ts';
+import {
+  addWorkloadOptions,
+  JOIN_TOKEN_ENV,
+  parsePort,
+  toArgv,
+  type WorkloadFlags,
+} from './workload-options.ts';
 
 const STOP_GRACE_MS = 5000;
 
@@ -55,7 +62,16 @@ export function registerRunCommand(program: Command): void {
       )
       .argument('<command...>', 'the app command (after --)'),
   ).action(async (command: string[], flags: WorkloadFlags) => {
-    const control = resolveControl(flags.control);
+    const control = resolveApiTarget(flags);
+    const join = await obtainJoinToken(
+      flags,
+      control,
+      `trellis run ${flags.name ?? `${flags.service}-${flags.version}`}`,
+      (message) => process.stderr.write(`trellis run: ${message}\n`),
+    );
+    /** Exits once the join token made for this workload (if any) is revoked. */
+    const exit = (code: number): Promise<never> =>
+      (join?.release() ?? Promise.resolve()).then(() => process.exit(code));
     const appPort = flags.port !== undefined ? parsePort(flags.port, '--port') : await freePort();
     const entry = process.argv[1] ?? '';
     const sidecar = spawn(
@@ -66,7 +82,11 @@ export function registerRunCommand(program: Command): void {
         // and exec keeps only stdio. It prints its ready line on stdout; its stdin stays open while
         // `run` lives, so EOF there tells it that its supervisor is gone.
         stdio: ['pipe', 'pipe', 'inherit'],
-        env: { ...process.env, [SUPERVISED_ENV]: '1' },
+        env: {
+          ...process.env,
+          [SUPERVISED_ENV]: '1',
+          ...(join !== undefined ? { [JOIN_TOKEN_ENV]: join.token } : {}),
+        },
       },
     );
     const ready = await new Promise<SidecarReadyMessage | undefined>((resolve) => {
@@ -81,7 +101,7 @@ export function registerRunCommand(program: Command): void {
       process.stderr.write(
         `trellis run: the sidecar exited before it was ready (control plane: ${control.urls.join(', ')})\n`,
       );
-      process.exit(1);
+      return exit(1);
     }
     const proxyUrl = `http://127.0.0.1:${ready.ports.outbound}`;
     const [cmd, ...args] = command;
@@ -104,21 +124,21 @@ export function registerRunCommand(program: Command): void {
     app.once('error', (err) => {
       process.stderr.write(`trellis run: cannot start ${cmd}: ${err.message}\n`);
       finishing = true;
-      void stopChild(sidecar).then(() => process.exit(127));
+      void stopChild(sidecar).then(() => exit(127));
     });
     app.once('exit', (code, signal) => {
       if (finishing) return;
       finishing = true;
       // The app is gone: deregister and drain, then report the app's own status.
       void stopChild(sidecar).then(() =>
-        process.exit(code ?? (signal !== null ? 128 + (signalNumber(signal) ?? 1) : 1)),
+        exit(code ?? (signal !== null ? 128 + (signalNumber(signal) ?? 1) : 1)),
       );
     });
     sidecar.once('exit', (code, signal) => {
       if (finishing) return;
       finishing = true;
       process.stderr.write(`trellis run: the sidecar exited (${signal ?? code}); stopping the app\n`);
-      void stopChild(app).then(() => process.exit(1));
+      void stopChild(app).then(() => exit(1));
     });
     const forward = (signal: NodeJS.Signals): void => {
       // Stop the app first; its exit then takes the sidecar down cleanly.

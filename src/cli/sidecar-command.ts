@@ -1,7 +1,8 @@
 // `trellis sidecar`: the sidecar alone, for an app started some other way (and what `trellis run`
 // starts next to the app). Exits 0 after a drain on SIGTERM/SIGINT, or when its parent goes away.
 import type { Command } from 'commander';
-import { resolveControl } from './control-target.ts';
+import { resolveApiTarget } from './control-target.ts';
+import { obtainJoinToken } from './join-token.ts';
 import { addWorkloadOptions, parsePort, toSidecarOptions, type WorkloadFlags } from './workload-options.ts';
 import { createLogger } from '../log.ts';
 
@@ -24,9 +25,15 @@ export function registerSidecarCommand(program: Command): void {
     const { startSidecar } = await import('../sidecar/sidecar.ts');
     const log = createLogger('trellis-sidecar');
     if (flags.port === undefined) throw new Error('--port (the app port) is required');
-    const control = resolveControl(flags.control);
+    const control = resolveApiTarget(flags);
+    const join = await obtainJoinToken(
+      flags,
+      control,
+      `trellis sidecar ${flags.name ?? `${flags.service}-${flags.version}`}`,
+      (message) => log.warn(message),
+    );
     const sidecar = await startSidecar(
-      toSidecarOptions(flags, control.urls, parsePort(flags.port, '--port')),
+      { ...toSidecarOptions(flags, control.urls, parsePort(flags.port, '--port')), joinToken: join?.token },
       log,
     );
     log.info(
@@ -48,6 +55,7 @@ export function registerSidecarCommand(program: Command): void {
       clearTimeout(slow);
       log.info({ why }, 'deregistering and draining');
       await sidecar.stop();
+      await join?.release();
       process.exit(0);
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));

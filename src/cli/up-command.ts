@@ -2,7 +2,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { CONTROL_FILE, DEFAULT_CONTROL_PORT, DEFAULT_DIR } from './control-target.ts';
+import { CONTROL_FILE, DEFAULT_CONTROL_PORT, DEFAULT_DIR, TOKEN_ENV } from './control-target.ts';
 import { createLogger } from '../log.ts';
 
 interface UpOptions {
@@ -17,7 +17,11 @@ export function registerUpCommand(program: Command): void {
   program
     .command('up')
     .description('start the control plane in the foreground (API, push stream, registry)')
-    .option('--dir <dir>', 'state directory: embedded store and control.json', DEFAULT_DIR)
+    .option(
+      '--dir <dir>',
+      'state directory: embedded store, control.json, admin-token and reader-token',
+      DEFAULT_DIR,
+    )
     .option('--port <port>', 'API and push stream port', String(DEFAULT_CONTROL_PORT))
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--etcd <urls>', 'use etcd (comma-separated client URLs) instead of the embedded store')
@@ -26,6 +30,7 @@ export function registerUpCommand(program: Command): void {
       // Loaded here, not at the top: `trellis proxy` must not pay for the control plane's modules.
       const { startControlPlane } = await import('../control/control-plane.ts');
       const { openStore } = await import('../store/index.ts');
+      const { ensureApiTokens } = await import('../control/api-auth.ts');
       const log = createLogger('trellis-control');
       await mkdir(opts.dir, { recursive: true });
       const store = await openStore(
@@ -33,7 +38,22 @@ export function registerUpCommand(program: Command): void {
           ? { etcd: opts.etcd.split(','), prefix: opts.etcdPrefix }
           : { dir: path.resolve(opts.dir) },
       );
-      const cp = await startControlPlane({ store, host: opts.host, port: Number(opts.port) });
+      const dir = path.resolve(opts.dir);
+      // Made before the API listens: once control.json exists, so does the admin token.
+      const tokens = await ensureApiTokens(store, dir);
+      if (tokens.created.length > 0)
+        log.info({ files: tokens.files, roles: tokens.created }, 'API tokens created');
+      if (tokens.unknownLocally.length > 0)
+        log.warn(
+          { roles: tokens.unknownLocally, files: tokens.files },
+          'the store holds API tokens made elsewhere (another replica, or a deleted file): copy its admin-token here to use the CLI from this dir',
+        );
+      const cp = await startControlPlane({
+        store,
+        host: opts.host,
+        port: Number(opts.port),
+        auth: { dir, log },
+      });
       cp.push.onPushed = (p) => {
         if (p.sent > 0) log.info(p, 'pushed');
       };
@@ -42,7 +62,11 @@ export function registerUpCommand(program: Command): void {
       log.info({ url: cp.url, store: store.kind, dir: path.resolve(opts.dir) }, 'control plane listening');
       process.stdout.write(
         `Trellis control plane\n  API and push stream: ${cp.url}\n  store: ${store.kind === 'etcd' ? `etcd ${opts.etcd}` : path.resolve(opts.dir)}\n` +
-          `Other commands find it through ${controlFile} (or --control ${cp.url}).\n`,
+          `Other commands find it through ${controlFile} (or --control ${cp.url}).\n` +
+          (tokens.unknownLocally.includes('admin')
+            ? `API tokens: made by another replica; give its admin-token with --token or ${TOKEN_ENV}.\n`
+            : `API tokens: ${tokens.files.admin} (admin), ${tokens.files.reader} (read-only);\n` +
+              `  from another directory: export ${TOKEN_ENV}=$(cat ${tokens.files.admin})\n`),
       );
       let stopping = false;
       const stop = async (): Promise<void> => {

@@ -2,9 +2,16 @@
 // sidecar) and `trellis sidecar`.
 import { Option, type Command } from 'commander';
 import type { SidecarOptions } from '../sidecar/sidecar.ts';
+import { TOKEN_HELP } from './control-target.ts';
+
+/** The join token `trellis run` hands its sidecar (by env, not argv: `ps` shows argv to everyone). */
+export const JOIN_TOKEN_ENV = 'TRELLIS_JOIN_TOKEN';
 
 export interface WorkloadFlags {
   control?: string;
+  /** Admin API token, to mint a join token when none is given. */
+  token?: string;
+  joinToken?: string;
   service: string;
   namespace: string;
   version: string;
@@ -32,6 +39,13 @@ export function addWorkloadOptions(cmd: Command): Command {
       '--control <urls>',
       'control plane URL(s), comma-separated (default: $TRELLIS_CONTROL or ./.trellis)',
     )
+    .addOption(
+      new Option(
+        '--join-token <token>',
+        'join token for this service account (trellis token create); default: one made with the admin token',
+      ).env(JOIN_TOKEN_ENV),
+    )
+    .option('--token <token>', `${TOKEN_HELP}, to make a join token when none is given`)
     .requiredOption('--service <name>', 'service this workload belongs to')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('--version <v>', 'version label (canaries select on it)', 'v1')

@@ -12,13 +12,28 @@
 //   GET    /api/v1/history/REV             one change with the before/after of each resource
 //   GET    /api/v1/diff?from=REV[&to=REV]  unified diffs between two revisions (default to: now)
 //   POST   /api/v1/rollback?to=REV         restore the config as it was right after REV
+//   POST   /api/v1/tokens                  body JSON {namespace, serviceAccount, ttl?, description?}
+//   GET    /api/v1/tokens                  join-token records (never their secrets)
+//   DELETE /api/v1/tokens/ID               revoke a join token
+// Every route needs `Authorization: Bearer TOKEN` (api-auth.ts): the reader token may GET, the admin
+// token may do anything; join tokens are admin-only. /health is open but says only {status} then.
 // Writes take their author from the x-trellis-author header (the CLI sends user@host).
 import type http from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, formatDiagnostic, TrellisError, type Diagnostic } from '../errors.ts';
 import { allKinds, resourceKey, type AnyKind, type AnyResource } from '../resources/kinds.ts';
 import { parseResources, validateResourceSet } from '../resources/parse.ts';
+import type { JoinTokens } from '../identity/join-tokens.ts';
 import type { Store } from '../store/types.ts';
+import {
+  authorize,
+  bearerToken,
+  UnauthenticatedError,
+  type Access,
+  type ApiAuth,
+  type ApiRole,
+} from './api-auth.ts';
+import { createJoinToken, listJoinTokens, revokeJoinToken } from './api-join-tokens.ts';
 import { describeService } from './describe.ts';
 import { diffRevisions, listHistory, rollback, writeRecorded } from './history.ts';
 import {
@@ -35,6 +50,9 @@ export interface ApiContext {
   store: Store;
   view: MeshView;
   push: PushServer;
+  /** Undefined: no authentication (tests and benchmarks of other things only). */
+  auth: ApiAuth | undefined;
+  joinTokens: JoinTokens;
 }
 
 const MAX_BODY = 8 * 1024 * 1024;
@@ -45,13 +63,20 @@ type Handler = (
   req: http.IncomingMessage,
   params: Params,
   query: URLSearchParams,
+  /** The caller's role; undefined only on open routes, for a caller without a valid token. */
+  role: ApiRole | undefined,
 ) => Promise<unknown>;
 
-const routes: [method: string, pattern: RegExp, handler: Handler][] = [
+const routes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
   [
     'GET',
     /^\/api\/v1\/health$/,
-    async (ctx) => ({ status: 'ok', store: ctx.store.kind, revision: ctx.view.revision }),
+    // Load balancers probe without a token: they learn that it lives, nothing about the config.
+    async (ctx, _req, _p, _q, role) =>
+      role === undefined
+        ? { status: 'ok' }
+        : { status: 'ok', store: ctx.store.kind, revision: ctx.view.revision },
+    'open',
   ],
   ['POST', /^\/api\/v1\/apply$/, apply],
   ['POST', /^\/api\/v1\/delete$/, deleteFromText],
@@ -110,6 +135,19 @@ const routes: [method: string, pattern: RegExp, handler: Handler][] = [
       return { ...d, proxies: ctx.push.status().filter((s) => s.namespace === p.ns) };
     },
   ],
+  [
+    'POST',
+    /^\/api\/v1\/tokens$/,
+    async (ctx, req) => createJoinToken(ctx.joinTokens, await readBody(req), authorOf(req), ctx.auth?.log),
+    'admin',
+  ],
+  ['GET', /^\/api\/v1\/tokens$/, async (ctx) => listJoinTokens(ctx.joinTokens), 'admin'],
+  [
+    'DELETE',
+    /^\/api\/v1\/tokens\/(?<id>[^/]+)$/,
+    async (ctx, req, p) => revokeJoinToken(ctx.joinTokens, p.id ?? '', authorOf(req), ctx.auth?.log),
+    'admin',
+  ],
 ];
 
 /** Answers an /api/ request; returns false for any other path. */
@@ -120,26 +158,38 @@ export async function handleApi(
 ): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://control');
   if (!url.pathname.startsWith('/api/')) return false;
+  let role: ApiRole | undefined;
+  try {
+    role = ctx.auth === undefined ? 'admin' : await ctx.auth.roleOf(bearerToken(req));
+  } catch (err) {
+    sendError(res, err);
+    return true;
+  }
+  const token = req.headers.authorization !== undefined;
   let matchedPath = false;
-  for (const [method, pattern, handler] of routes) {
+  for (const [method, pattern, handler, access = 'byMethod'] of routes) {
     const m = pattern.exec(url.pathname);
     if (m === null) continue;
     matchedPath = true;
     if (method !== req.method) continue;
     try {
+      if (access !== 'open') authorize(role, token, access, method, url.pathname);
       const params = decodeParams(m.groups ?? {});
-      sendJson(res, 200, await handler(ctx, req, params, url.searchParams));
+      sendJson(res, 200, await handler(ctx, req, params, url.searchParams, role));
     } catch (err) {
       sendError(res, err);
     }
     return true;
   }
-  sendError(
-    res,
-    matchedPath
-      ? new ApiError('TRELLIS_METHOD_NOT_ALLOWED', 405, `${req.method} not allowed on ${url.pathname}`)
-      : NotFoundError(`API path ${url.pathname}`),
-  );
+  // Unknown paths too: without a token, nothing about the API's shape is answered.
+  if (role === undefined) sendError(res, UnauthenticatedError(token));
+  else
+    sendError(
+      res,
+      matchedPath
+        ? new ApiError('TRELLIS_METHOD_NOT_ALLOWED', 405, `${req.method} not allowed on ${url.pathname}`)
+        : NotFoundError(`API path ${url.pathname}`),
+    );
   return true;
 }
 
@@ -293,6 +343,7 @@ function sendError(res: http.ServerResponse, err: unknown): void {
   if (err instanceof ConfigError) {
     sendJson(res, 422, { error: { code: err.code, message: err.message, diagnostics: err.diagnostics } });
   } else if (err instanceof ApiError) {
+    if (err.status === 401) res.setHeader('www-authenticate', 'Bearer realm="trellis"');
     sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details } });
   } else if (err instanceof TrellisError) {
     sendJson(res, 503, { error: { code: err.code, message: err.message } });

@@ -3,8 +3,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Store } from '../store/types.ts';
+import { JoinTokens } from '../identity/join-tokens.ts';
 import { handleApi, sendJson } from './api.ts';
+import { ApiAuth, type ApiAuthOptions } from './api-auth.ts';
 import { MeshView } from './mesh-view.ts';
+import { DEFAULT_IDENTITY, openStreamSecurity, type IdentityOptions } from './mesh-identity.ts';
 import { STREAM_PATH } from './protocol.ts';
 import { PushServer, type PushOptions } from './push-server.ts';
 import { WorkloadRegistry, type RegistryOptions } from './registry.ts';
@@ -15,6 +18,12 @@ export interface ControlPlaneOptions {
   port: number;
   push?: Partial<PushOptions>;
   registry?: Partial<RegistryOptions>;
+  /** API tokens (api-auth.ts), made at first start in `dir`; false only for tests and benchmarks. */
+  auth?: ApiAuthOptions | false;
+  /** The mesh CA and workload certificates; false: no mTLS (tests and benchmarks only). */
+  identity?: Partial<IdentityOptions> | false;
+  /** Push streams must present a join token (default: whenever `auth` is on). */
+  streamAuth?: boolean;
 }
 
 export interface ControlPlane {
@@ -35,11 +44,22 @@ export const DEFAULT_PUSH: PushOptions = {
 export const DEFAULT_REGISTRY: RegistryOptions = { leaseTtlSeconds: 15, staleMs: 5000 };
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  // Auth first: nothing else is started yet if it fails.
+  const auth = opts.auth === false ? undefined : await ApiAuth.open(opts.store, opts.auth);
   const view = await MeshView.open(opts.store);
   const registry = new WorkloadRegistry(opts.store, view, { ...DEFAULT_REGISTRY, ...opts.registry });
   await registry.start();
-  const push = new PushServer(view, registry, { ...DEFAULT_PUSH, ...opts.push });
-  const ctx = { store: opts.store, view, push };
+  const joinTokens = new JoinTokens(opts.store);
+  const security =
+    opts.identity === false
+      ? undefined
+      : await openStreamSecurity(opts.store, view, joinTokens, {
+          ...DEFAULT_IDENTITY,
+          ...opts.identity,
+          requireToken: opts.streamAuth ?? auth !== undefined,
+        });
+  const push = new PushServer(view, registry, { ...DEFAULT_PUSH, ...opts.push }, security);
+  const ctx = { store: opts.store, view, push, auth, joinTokens };
   const server = http.createServer((req, res) => {
     void handleApi(ctx, req, res).then((handled) => {
       if (!handled)
@@ -64,6 +84,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     view,
     push,
     async close() {
+      security?.close();
       registry.close();
       await push.close();
       server.closeAllConnections();

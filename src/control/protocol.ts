@@ -45,11 +45,31 @@ export const ClientMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('status'), ready: z.boolean() }),
   /** A clean goodbye: deregister now instead of waiting for the heartbeat to lapse. */
   z.strictObject({ type: z.literal('bye') }),
+  /** A certificate signing request for the SPIFFE ID the welcome named (first issue and renewals). */
+  z.strictObject({ type: z.literal('csr'), id: z.number().int(), csr: z.string().max(16 * 1024) }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 export const ServerMessage = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('welcome'), heartbeatMs: z.number().int().positive() }),
+  z.strictObject({
+    type: z.literal('welcome'),
+    heartbeatMs: z.number().int().positive(),
+    /** The SPIFFE ID this proxy may obtain a certificate for; absent when the mesh runs without a CA. */
+    identity: z.string().optional(),
+  }),
+  z.strictObject({
+    type: z.literal('certificate'),
+    id: z.number().int(),
+    /** PEM: leaf first, then intermediates (never the root). */
+    certChain: z.string(),
+    trustBundle: z.string(),
+  }),
+  z.strictObject({
+    type: z.literal('csr-error'),
+    id: z.number().int(),
+    code: z.string(),
+    message: z.string(),
+  }),
   z.strictObject({ type: z.literal('snapshot'), version: z.string(), config: z.unknown() }),
   z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
@@ -59,5 +79,7 @@ export type ServerMessage = z.infer<typeof ServerMessage>;
 export const CloseCode = {
   badMessage: 4400,
   refused: 4409,
+  /** The credential does not allow this workload (bad, revoked or expired token; another account). */
+  unauthorized: 4401,
   shuttingDown: 4503,
 } as const;

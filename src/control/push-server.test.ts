@@ -33,7 +33,12 @@ test('hello → welcome → snapshot of this proxy → ACK shows as acked in /ap
   const reg = registration('reviews-v1-abc');
   c.hello(reg);
   const welcome = await c.waitMessage('welcome', (m) => m.type === 'welcome');
-  assert.deepEqual(welcome, { type: 'welcome', heartbeatMs: 1000 });
+  // The welcome names the one SPIFFE ID this proxy may get a certificate for.
+  assert.deepEqual(welcome, {
+    type: 'welcome',
+    heartbeatMs: 1000,
+    identity: 'spiffe://cluster.local/ns/default/sa/reviews',
+  });
   const snap = await c.nextSnapshot(0);
   assert.equal(c.messages.indexOf(welcome), 0, 'welcome comes first');
 

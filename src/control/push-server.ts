@@ -20,6 +20,16 @@ import {
 } from './protocol.ts';
 import { toWorkloadResource, workloadKey, type WorkloadRegistry } from './registry.ts';
 import { encodeSnapshot } from './snapshot-encoder.ts';
+import {
+  bearerToken,
+  errorCode,
+  spiffeIdFor,
+  WrongAccountError,
+  type StreamAccount,
+  type StreamSecurity,
+} from './stream-security.ts';
+
+const NO_ACCOUNT: Promise<undefined> = Promise.resolve(undefined);
 
 /** How long a push may keep the event loop before it lets other work (heartbeats, the API) run. */
 const PUSH_SLICE_MS = 10;
@@ -65,6 +75,7 @@ export class PushServer {
   private readonly view: MeshView;
   private readonly registry: WorkloadRegistry;
   private readonly opts: PushOptions;
+  private readonly security: StreamSecurity | undefined;
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private readonly sessions = new Set<Session>();
   private timer: NodeJS.Timeout | undefined;
@@ -75,11 +86,13 @@ export class PushServer {
   /** Push durations, for the propagation benchmark and the logs. */
   onPushed?: (info: { revision: number; proxies: number; sent: number; ms: number }) => void;
 
-  constructor(view: MeshView, registry: WorkloadRegistry, opts: PushOptions) {
+  constructor(view: MeshView, registry: WorkloadRegistry, opts: PushOptions, security?: StreamSecurity) {
+    this.security = security;
     this.view = view;
     this.registry = registry;
     this.opts = opts;
     this.stopWatching = view.onChange(() => this.schedule());
+    security?.onTrustBundleChange(() => this.schedule());
     // A peer whose host vanished never closes its TCP connection: drop streams that went silent.
     // After a stall of this process (CPU starved, a long GC), the heartbeats that came meanwhile
     // are still unread when this timer runs first: skip that round instead of cutting off everyone.
@@ -95,10 +108,18 @@ export class PushServer {
   }
 
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+    // Checked now, answered at hello: the proxy then learns why in a message it can log.
+    const token = bearerToken(req.headers.authorization);
+    const account = this.security?.authenticate(token) ?? NO_ACCOUNT;
+    account.catch(() => {});
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, account, token));
   }
 
-  private accept(ws: WebSocket): void {
+  private accept(
+    ws: WebSocket,
+    account: Promise<StreamAccount | undefined>,
+    token: string | undefined,
+  ): void {
     let session: Session | undefined;
     // Once refused or after a goodbye, nothing more from this stream counts: a late status must
     // not register the workload again while the stream closes.
@@ -131,14 +152,38 @@ export class PushServer {
           lastSeen: Date.now(),
         };
         session = s;
-        void this.registry.register(msg.workload).then(
-          () => {
-            if (ws.readyState !== ws.OPEN) return;
-            this.sessions.add(s);
-            send(ws, { type: 'welcome', heartbeatMs: this.opts.heartbeatMs });
-            this.schedule(0);
+        void account.then(
+          (acct) => {
+            if (
+              acct !== undefined &&
+              (acct.namespace !== s.registration.namespace ||
+                acct.serviceAccount !== s.registration.spec.serviceAccount)
+            )
+              return refuse(CloseCode.unauthorized, WrongAccountError(acct, s.registration));
+            return this.registry.register(msg.workload).then(
+              () => {
+                if (ws.readyState !== ws.OPEN) return;
+                this.sessions.add(s);
+                const sec = this.security;
+                const identity =
+                  sec === undefined
+                    ? undefined
+                    : spiffeIdFor(
+                        sec.trustDomain,
+                        s.registration.namespace,
+                        s.registration.spec.serviceAccount,
+                      );
+                send(ws, {
+                  type: 'welcome',
+                  heartbeatMs: this.opts.heartbeatMs,
+                  ...(identity ? { identity } : {}),
+                });
+                this.schedule(0);
+              },
+              (err: unknown) => refuse(CloseCode.refused, err),
+            );
           },
-          (err: unknown) => refuse(CloseCode.refused, err),
+          (err: unknown) => refuse(CloseCode.unauthorized, err),
         );
         return;
       }
@@ -160,6 +205,9 @@ export class PushServer {
             .heartbeat(session.registration, msg.ready)
             .catch((err: unknown) => refuse(CloseCode.refused, err));
           break;
+        case 'csr':
+          if (this.sessions.has(session)) void this.issue(ws, session, msg.id, msg.csr, token);
+          break;
         case 'bye':
           finished = true;
           this.sessions.delete(session);
@@ -173,6 +221,32 @@ export class PushServer {
       if (session !== undefined) this.sessions.delete(session);
     });
     ws.on('error', () => ws.terminate());
+  }
+
+  /** Signs a CSR for the session's own SPIFFE ID, after checking its token again (revocation). */
+  private async issue(
+    ws: WebSocket,
+    s: Session,
+    id: number,
+    csr: string,
+    token: string | undefined,
+  ): Promise<void> {
+    const sec = this.security;
+    try {
+      if (sec === undefined)
+        throw new TrellisError('TRELLIS_CA_DISABLED', 'this control plane runs without a CA');
+      await sec.authenticate(token);
+      const spiffeId = spiffeIdFor(
+        sec.trustDomain,
+        s.registration.namespace,
+        s.registration.spec.serviceAccount,
+      );
+      const { certChainPem } = await sec.sign(csr, spiffeId);
+      if (ws.readyState === ws.OPEN)
+        send(ws, { type: 'certificate', id, certChain: certChainPem, trustBundle: sec.trustBundle() });
+    } catch (err) {
+      if (ws.readyState === ws.OPEN) send(ws, { type: 'csr-error', id, ...errorCode(err) });
+    }
   }
 
   /** Debounced: many changes close together make one push. */
@@ -199,7 +273,15 @@ export class PushServer {
     const started = performance.now();
     const revision = this.view.revision;
     const version = String(revision);
-    const compiler = createSnapshotCompiler(this.view.state());
+    const sec = this.security;
+    const compiler = createSnapshotCompiler(
+      this.view.state(),
+      sec && {
+        trustDomain: sec.trustDomain,
+        trustBundle: sec.trustBundle(),
+        forWorkload: (w) => sec.inboundFor(w, this.view),
+      },
+    );
     // Istio Sidecar scopes and ServiceEntry hosts/endpoints (src/dialects): what the model lacks.
     const { scopes, externals } = this.view.lowering();
     const queue = [...this.sessions];
@@ -306,8 +388,7 @@ function send(ws: WebSocket, msg: ServerMessage): void {
 
 /** Tells the peer why (code and message), then closes only this stream. */
 function fail(ws: WebSocket, closeCode: number, err: unknown): void {
-  const code = err instanceof TrellisError ? err.code : 'TRELLIS_INTERNAL';
-  const message = err instanceof Error ? err.message : String(err);
+  const { code, message } = errorCode(err);
   if (ws.readyState === ws.OPEN) {
     send(ws, { type: 'error', code, message });
     ws.close(closeCode, code);

@@ -1,6 +1,7 @@
 // Helpers shared by the control-plane and sidecar tests: a control plane on a temporary SQLite
 // store, plain HTTP requests to its API, and a raw push-stream client that records what it gets.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Requests to a test control plane carry its admin token unless the test says otherwise.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
-import { startControlPlane, type ControlPlane } from './control-plane.ts';
+import { API_TOKEN_FILES } from './api-auth.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
 import { PROTOCOL_VERSION, ServerMessage, STREAM_PATH, type WorkloadRegistration } from './protocol.ts';
 import type { ProxyStatus, PushOptions } from './push-server.ts';
 import type { RegistryOptions } from './registry.ts';
@@ -56,6 +58,9 @@ export async function waitFor<T>(
 export interface TestControlPlane extends ControlPlane {
   store: Store;
   dir: string;
+  /** The API tokens `trellis up` would write into `dir` (undefined with `auth: false`). */
+  adminToken: string | undefined;
+  readerToken: string | undefined;
 }
 
 export interface TestControlPlaneOptions {
@@ -65,7 +70,16 @@ export interface TestControlPlaneOptions {
   registry?: Partial<RegistryOptions>;
   /** Wraps the store the control plane uses (e.g. to make its watch lag). */
   wrapStore?: (store: Store) => Store;
+  /** false: an API without authentication. */
+  auth?: false;
+  /** Push streams must present join tokens (default false here: most tests are about pushing). */
+  streamAuth?: boolean;
+  /** The CA and workload certificates (default on); false: a mesh without mTLS. */
+  identity?: ControlPlaneOptions['identity'];
 }
+
+/** The admin token of each running test control plane, by origin: what httpRequest sends it. */
+const adminTokens = new Map<string, string>();
 
 /** A control plane on 127.0.0.1 with its own SQLite store; closed (store too) after the test. */
 export async function startTestControlPlane(
@@ -80,15 +94,25 @@ export async function startTestControlPlane(
     port: opts.port ?? 0,
     ...(opts.push !== undefined ? { push: opts.push } : {}),
     ...(opts.registry !== undefined ? { registry: opts.registry } : {}),
+    auth: opts.auth ?? { dir },
+    streamAuth: opts.streamAuth ?? false,
+    ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
   });
+  const tokenIn = (file: string): string | undefined =>
+    opts.auth === false ? undefined : readFileSync(join(dir, file), 'utf8').trim();
+  const adminToken = tokenIn(API_TOKEN_FILES.admin);
+  const origin = new URL(cp.url).origin;
+  if (adminToken !== undefined) adminTokens.set(origin, adminToken);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      // The port may go to another server of this test: it must not get the token.
+      if (adminTokens.get(origin) === adminToken) adminTokens.delete(origin);
       await cp.close();
       await store.close();
     })());
   defer(t, close);
-  return { ...cp, store, dir, close };
+  return { ...cp, store, dir, close, adminToken, readerToken: tokenIn(API_TOKEN_FILES.reader) };
 }
 
 export interface HttpResult {
@@ -97,12 +121,23 @@ export interface HttpResult {
   text: string;
 }
 
+export interface HttpRequestOptions {
+  method?: string;
+  body?: string | Buffer;
+  headers?: http.OutgoingHttpHeaders;
+  path?: string;
+  /** Bearer token; default: the admin token of the test control plane at that origin; null: none. */
+  token?: string | null;
+}
+
 /** One request on a fresh connection (no agent: nothing lingers after the test). */
-export function httpRequest(
-  url: string,
-  opts: { method?: string; body?: string | Buffer; headers?: http.OutgoingHttpHeaders; path?: string } = {},
-): Promise<HttpResult> {
+export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise<HttpResult> {
   const u = new URL(url);
+  const token = opts.token === undefined ? adminTokens.get(u.origin) : (opts.token ?? undefined);
+  const headers =
+    token !== undefined && opts.headers?.authorization === undefined
+      ? { ...opts.headers, authorization: `Bearer ${token}` }
+      : opts.headers;
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
@@ -110,7 +145,7 @@ export function httpRequest(
         port: u.port,
         method: opts.method ?? 'GET',
         path: opts.path ?? `${u.pathname}${u.search}`,
-        headers: opts.headers,
+        headers,
         agent: false,
         timeout: 10_000,
       },
@@ -147,10 +182,14 @@ export async function api<T = unknown>(
   method: string,
   path: string,
   body?: string,
+  opts: { token?: string | null; contentType?: string } = {},
 ): Promise<{ status: number; body: T }> {
   const res = await httpRequest(`${base}${path}`, {
     method,
-    ...(body !== undefined ? { body, headers: { 'content-type': 'application/yaml' } } : {}),
+    ...(body !== undefined
+      ? { body, headers: { 'content-type': opts.contentType ?? 'application/yaml' } }
+      : {}),
+    ...(opts.token !== undefined ? { token: opts.token } : {}),
   });
   return { status: res.status, body: JSON.parse(res.text) as T };
 }

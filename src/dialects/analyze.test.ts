@@ -97,7 +97,8 @@ test(
     );
     assert.equal((await api(cp.url, 'POST', '/api/v1/apply?file=bookinfo.yaml', bookinfo)).status, 200);
 
-    const clean = await trellis(['analyze', '--control', cp.url], { timeoutMs: 30_000 });
+    const env = { TRELLIS_TOKEN: cp.adminToken ?? '' };
+    const clean = await trellis(['analyze', '--control', cp.url], { timeoutMs: 30_000, env });
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
     assert.doesNotMatch(clean.stdout, /^Error/m);
 
@@ -120,6 +121,7 @@ spec:
     );
     const bad = await trellis(['analyze', '--control', cp.url, '-f', file, '-o', 'json'], {
       timeoutMs: 30_000,
+      env,
     });
     assert.equal(bad.code, 1, bad.stderr);
     const out = JSON.parse(bad.stdout) as { findings: Finding[] };

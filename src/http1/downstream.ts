@@ -1,6 +1,7 @@
 // One HTTP/1.1 client connection: llhttp parses requests strictly (smuggling, bad bytes and
 // conflicting framing are llhttp errors), each request is dispatched to the stack, and the
 // response is written back. Requests are served one at a time; pipelined bytes wait in `pending`.
+import { connectionSource, type ConnectionSource } from '../tls/peer-identity.ts';
 import type { Socket } from 'node:net';
 import { BadRequestError, HeadersTimeoutError, HeadersTooLargeError, ProxyError } from '../errors.ts';
 import type {
@@ -42,7 +43,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
   private readonly ctx: Http1ServeContext;
   private readonly parser: LlhttpParser;
   private readonly writer: ResponseWriter;
-  private readonly source: { address: string; port: number };
+  private readonly source: ConnectionSource;
   deadline = 0;
   /** Our socket listeners, kept so a hand-over can remove exactly these. */
   private readonly listeners = {
@@ -76,7 +77,7 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
     this.ctx = ctx;
     this.parser = new LlhttpParser(ParserType.REQUEST, this);
     this.writer = new ResponseWriter(socket);
-    this.source = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    this.source = connectionSource(socket);
     ctx.connections.add(this);
     socket.setNoDelay(true);
     socket.on('data', this.listeners.data);

@@ -20,7 +20,8 @@ export interface Http1UpstreamOptions {
   connectTimeoutMs: number;
   maxIdle: number;
   idleTimeoutMs: number;
-  tls?: tls.ConnectionOptions | undefined;
+  /** A function is called per connection (mesh mTLS: the certificate in force at that moment). */
+  tls?: tls.ConnectionOptions | (() => tls.ConnectionOptions) | undefined;
   /** Connection opened (+1) or closed (-1), for metrics. */
   onConnectionCount?: ((delta: number) => void) | undefined;
   /** Close a connection once it has carried this many requests (maxRequestsPerConnection). */
@@ -121,8 +122,9 @@ export class Http1Upstream implements ConnectionOwner, Expiring, BudgetedPool {
     const { opts } = this;
     // Plain TCP reads land in one shared buffer, parsed at once (see UpstreamConnection.onRead):
     // no Buffer and no stream 'data' event per read.
-    const socket: net.Socket = opts.tls
-      ? tls.connect({ ...opts.tls, host: this.address, port: this.port })
+    const tlsOpts = typeof opts.tls === 'function' ? opts.tls() : opts.tls;
+    const socket: net.Socket = tlsOpts
+      ? tls.connect({ ...tlsOpts, host: this.address, port: this.port })
       : net.connect({
           host: this.address,
           port: this.port,

@@ -1,5 +1,6 @@
 // Serves HTTP/2 clients (h2c prior knowledge, or h2 negotiated by ALPN) on an accepted socket:
 // each stream becomes a ProxyRequest handed to the listener's Dispatch.
+import { connectionSource, type ConnectionSource } from '../tls/peer-identity.ts';
 import http2 from 'node:http2';
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type net from 'node:net';
@@ -44,7 +45,7 @@ const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 class ConnectionState implements ExchangeHooks {
   readonly session: ServerHttp2Session;
   readonly ctx: Http2ServeContext;
-  readonly source: { address: string; port: number };
+  readonly source: ConnectionSource;
   private tokens: number;
   private readonly burst: number;
   private readonly perMs: number;
@@ -53,7 +54,7 @@ class ConnectionState implements ExchangeHooks {
   constructor(session: ServerHttp2Session, ctx: Http2ServeContext, socket: net.Socket) {
     this.session = session;
     this.ctx = ctx;
-    this.source = Object.freeze({ address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 });
+    this.source = Object.freeze(connectionSource(socket));
     this.burst = ctx.options?.resetBurst ?? 200;
     this.perMs = (ctx.options?.resetsPerSecond ?? 100) / 1000;
     this.tokens = this.burst;

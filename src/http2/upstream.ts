@@ -17,7 +17,8 @@ import { ClientExchange, type ConnectionView, requestHeaders } from './client-ex
 export interface Http2UpstreamOptions {
   connectTimeoutMs: number;
   /** Present: TLS with ALPN h2 (servername, ca, cert/key for mTLS, ...). */
-  tls?: tls.ConnectionOptions;
+  /** A function is called per session (mesh mTLS: the certificate in force at that moment). */
+  tls?: tls.ConnectionOptions | (() => tls.ConnectionOptions);
   /** Close the session after this long without frames. Default 5 min; 0 keeps it open. */
   idleTimeoutMs?: number;
   /** +1 when a session is established, -1 when an established one closes (pool metrics). */
@@ -125,7 +126,7 @@ export function createHttp2Upstream(
 
   function open(): UpstreamConnection {
     const session = http2.connect(url, {
-      ...opts.tls,
+      ...(typeof opts.tls === 'function' ? opts.tls() : opts.tls),
       settings: { enablePush: false, initialWindowSize: 1 << 20 },
       maxSessionMemory: 64,
     });

@@ -118,7 +118,35 @@ function checkReferences(cfg: ProxyConfig, at: (path: PathSegment[], message: st
     if (l.tcpCluster && !clusters.has(l.tcpCluster)) {
       at(['listeners', i, 'tcpCluster'], `unknown cluster "${l.tcpCluster}"`);
     }
+    if (l.mtls !== undefined && l.mtls.mode !== 'DISABLE' && !hasIdentity(cfg)) {
+      at(
+        ['listeners', i, 'mtls'],
+        `listener "${l.name}" terminates mesh mTLS and needs secrets (certificate, key, trust bundle)`,
+      );
+    }
+    if (l.mtls !== undefined && l.direction !== 'inbound') {
+      at(['listeners', i, 'mtls'], `mesh mTLS is terminated on inbound listeners only`);
+    }
   });
+  cfg.clusters.forEach((c, i) => {
+    if (c.mtls !== undefined && !hasIdentity(cfg))
+      at(
+        ['clusters', i, 'mtls'],
+        `cluster "${c.name}" originates mesh mTLS and needs secrets (certificate, key, trust bundle)`,
+      );
+    if (c.mtls !== undefined && c.tls !== undefined)
+      at(['clusters', i, 'mtls'], `cluster "${c.name}" gives both tls and mtls; choose one`);
+  });
+}
+
+function hasIdentity(cfg: ProxyConfig): boolean {
+  const s = cfg.secrets;
+  return (
+    s !== undefined &&
+    (s.certChain ?? s.certChainFile) !== undefined &&
+    (s.privateKey ?? s.privateKeyFile) !== undefined &&
+    (s.trustBundle ?? s.trustBundleFile) !== undefined
+  );
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   RetryPolicy,
   RewritePolicy,
 } from './policy.ts';
+import { ClusterMtls, InboundSecurity, ListenerMtls, WorkloadSecrets } from './security.ts';
 
 export { Duration };
 
@@ -160,6 +161,8 @@ export const Listener = z
     tcpCluster: Name.optional(),
     /** Terminates TLS on this listener (h2 and http/1.1 by ALPN). */
     tls: TlsFiles.optional(),
+    /** Inbound only: terminate mesh mTLS with the workload certificate (config `secrets`). */
+    mtls: ListenerMtls.optional(),
     detectTimeout: Duration.default(200),
     /** Time allowed to receive a complete request head (slowloris guard). */
     headersTimeout: Duration.default(10_000),
@@ -236,6 +239,8 @@ export const Cluster = z
       })
       .strict()
       .optional(),
+    /** Endpoints are sidecars: originate mesh mTLS with the workload certificate, check their identity. */
+    mtls: ClusterMtls.optional(),
     endpoints: z.array(Endpoint).default([]),
     limits: ClusterLimits.optional(),
     outlierDetection: OutlierDetection.optional(),
@@ -274,6 +279,10 @@ export const ProxyConfig = z
     listeners: z.array(Listener).default([]),
     routeTables: z.array(RouteTable).default([]),
     clusters: z.array(Cluster).default([]),
+    /** The workload certificate, key and trust bundle for mesh mTLS. */
+    secrets: WorkloadSecrets.optional(),
+    /** Checked on inbound traffic: JWT authentication, then authorization. */
+    inboundSecurity: InboundSecurity.default({ jwtRules: [], authorization: [] }),
   })
   .strict();
 export type ProxyConfig = z.infer<typeof ProxyConfig>;

@@ -35,7 +35,9 @@ function firstHeader(headers: HeaderList, name: string): string | null {
 function keyFunction(key: RateLimitPolicy['key']): KeyOf | null {
   if (key === undefined) return null;
   const header = key.header?.toLowerCase();
-  // No caller identity exists before mTLS (issue 6): until then `identity` keys by source address.
+  // `identity`: the caller's SPIFFE ID on mTLS, else (plaintext) its address.
+  if (key.identity === true && header === undefined)
+    return (req) => req.source.identity ?? req.source.address;
   const bySource = key.sourceIp === true || key.identity === true;
   if (header !== undefined && bySource) {
     return (req) => {

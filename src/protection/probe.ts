@@ -20,7 +20,8 @@ export interface HttpProbeOptions {
   expectedStatuses?: readonly number[] | undefined;
   /** http2: HTTP/2 (h2c, or h2 over TLS); http1 otherwise. */
   protocol: 'http1' | 'http2';
-  tls?: tls.ConnectionOptions | undefined;
+  /** Called per probe: mesh mTLS options follow certificate renewals. */
+  tls?: (() => tls.ConnectionOptions | undefined) | undefined;
 }
 
 const USER_AGENT = 'trellis-health-check';
@@ -78,8 +79,9 @@ export function httpProbe(o: HttpProbeOptions): Probe {
   if (o.protocol === 'http2') {
     return (target, timeoutMs, signal) =>
       settleOnce(timeoutMs, signal, (done) => {
-        const url = `${o.tls ? 'https' : 'http'}://${hostPort(target)}`;
-        const session = http2.connect(url, { ...o.tls, ...(o.tls ? { ALPNProtocols: ['h2'] } : {}) });
+        const t = o.tls?.();
+        const url = `${t ? 'https' : 'http'}://${hostPort(target)}`;
+        const session = http2.connect(url, { ...t, ...(t ? { ALPNProtocols: ['h2'] } : {}) });
         session.on('error', () => done(false));
         session.once('close', () => done(false));
         const stream = session.request({ ':method': 'GET', ':path': o.path, 'user-agent': USER_AGENT });
@@ -89,11 +91,11 @@ export function httpProbe(o: HttpProbeOptions): Probe {
         return () => session.destroy();
       });
   }
-  const client = o.tls ? https : http;
   return (target, timeoutMs, signal) =>
     settleOnce(timeoutMs, signal, (done) => {
-      const req = client.request({
-        ...o.tls,
+      const t = o.tls?.();
+      const req = (t ? https : http).request({
+        ...t,
         host: target.address,
         port: target.port,
         path: o.path,

@@ -96,7 +96,7 @@ export class ProtectionRegistry {
     let healthChecker: HealthChecker | undefined;
     if (hc === undefined) clearCheckVerdicts(eps);
     else {
-      const key = `${name}|${JSON.stringify(hc)}|${cluster.protocol}|${JSON.stringify(cluster.tls ?? null)}|${epsKey}`;
+      const key = `${name}|${JSON.stringify(hc)}|${cluster.protocol}|${JSON.stringify(cluster.tls ?? null)}|${JSON.stringify(cluster.mtls ?? null)}|${epsKey}`;
       healthChecker = this.#checkers.get(key, () => {
         const c = new HealthChecker(hc, eps, probeFor(cluster, opts), series.healthCheckFailures);
         if (timers) c.start();
@@ -127,6 +127,6 @@ function probeFor(cluster: Cluster, opts: ProtectOptions): Probe {
     path: http.path,
     expectedStatuses: http.expectedStatuses,
     protocol: cluster.protocol === 'http2' || cluster.protocol === 'grpc' ? 'http2' : 'http1',
-    tls: cluster.tls ? opts.tls?.() : undefined,
+    tls: cluster.tls !== undefined || cluster.mtls !== undefined ? opts.tls : undefined,
   });
 }

@@ -4,7 +4,8 @@
 // The cluster also protects its endpoints (src/protection): limits checked before a pick, outlier
 // detection and adaptive concurrency fed by every answer, health checks; their state and timers
 // outlive configs the same way.
-import type tls from 'node:tls';
+import net from 'node:net';
+import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { NoHealthyEndpointError, type ProxyError } from '../errors.ts';
 import {
@@ -30,6 +31,7 @@ import type { HealthChecker } from '../protection/health-check.ts';
 import { GATEWAY_FAILURE, isEndpointFailure, type OutlierDetector } from '../protection/outlier.ts';
 import { ProtectionRegistry } from '../protection/registry.ts';
 import { protectionSeries } from '../protection/stats.ts';
+import { MESH_TCP_ALPN, MeshTlsError, type MeshTls } from '../tls/mesh-tls.ts';
 import type {
   Cancel,
   Dispatch,
@@ -53,6 +55,11 @@ export class TransportRegistry {
   private inUse = new Set<string>();
   /** Limits, detectors, health checkers and adaptive limits, kept and swept like transports. */
   readonly protection = new ProtectionRegistry();
+  /**
+   * The workload certificate of the config in force. Pools outlive configs, so each new mesh
+   * connection reads it here: a renewal reaches new connections while open ones keep theirs.
+   */
+  meshTls: MeshTls | undefined;
 
   transportFor(
     cluster: Cluster,
@@ -60,14 +67,14 @@ export class TransportRegistry {
     conns: ConnectionStats,
     budget?: ConnectionBudget,
   ): Transport {
-    let key = `${cluster.protocol}|${ep.key}|${cluster.tls ? JSON.stringify(cluster.tls) : ''}`;
+    let key = `${cluster.protocol}|${ep.key}|${cluster.tls ? JSON.stringify(cluster.tls) : ''}|${cluster.mtls ? JSON.stringify(cluster.mtls) : ''}`;
     // Pools with per-connection or per-cluster limits belong to their cluster alone.
     const l = cluster.limits;
     if (l?.maxConnections !== undefined || l?.maxRequestsPerConnection !== undefined)
       key += `|${cluster.name}|${l.maxConnections}|${l.maxPendingRequests}|${l.maxRequestsPerConnection}`;
     let t = this.transports.get(key);
     if (t === undefined) {
-      t = createTransport(cluster, ep, conns, budget);
+      t = createTransport(cluster, ep, conns, budget, upstreamTls(cluster, this));
       this.transports.set(key, t);
     }
     this.inUse.add(key);
@@ -104,6 +111,57 @@ export class TransportRegistry {
   }
 }
 
+type TlsOptionsSource = tls.ConnectionOptions | (() => tls.ConnectionOptions);
+
+/** TLS to a cluster's endpoints: mesh mTLS (read per connection), file-based TLS, or none. */
+function upstreamTls(
+  cluster: Cluster,
+  registry: TransportRegistry,
+  alpn = cluster.protocol === 'http1' ? ['http/1.1'] : cluster.protocol === 'tcp' ? [MESH_TCP_ALPN] : ['h2'],
+): TlsOptionsSource | undefined {
+  const mtls = cluster.mtls;
+  if (mtls === undefined) return tlsOptions(cluster);
+  return () => {
+    const mesh = registry.meshTls;
+    // The config loader refuses an mtls cluster without secrets; this guards a bug, not input.
+    if (mesh === undefined)
+      throw new MeshTlsError(
+        'TRELLIS_SECRET_MISSING',
+        `cluster ${cluster.name} needs the workload certificate`,
+      );
+    return mesh.clientOptions(mtls, alpn);
+  };
+}
+
+/** Opens a TCP connection to an endpoint of a tcp cluster (mesh TLS when the cluster says so). */
+export interface TcpConnector {
+  connect(target: { address: string; port: number }): net.Socket;
+  /** The event after which bytes may flow: 'connect', or 'secureConnect' for TLS. */
+  readyEvent: 'connect' | 'secureConnect';
+}
+
+export function tcpConnector(
+  cluster: Cluster,
+  registry: TransportRegistry,
+  alpn = [MESH_TCP_ALPN],
+): TcpConnector {
+  const source = upstreamTls(cluster, registry, alpn);
+  if (source === undefined)
+    return {
+      readyEvent: 'connect',
+      connect: (t) => net.connect({ host: t.address, port: t.port, allowHalfOpen: true, noDelay: true }),
+    };
+  return {
+    readyEvent: 'secureConnect',
+    connect: (t) => {
+      const opts = typeof source === 'function' ? source() : source;
+      const s = tls.connect({ ...opts, host: t.address, port: t.port });
+      s.setNoDelay(true);
+      return s;
+    },
+  };
+}
+
 function tlsOptions(cluster: Cluster): tls.ConnectionOptions | undefined {
   const t = cluster.tls;
   if (!t) return undefined;
@@ -121,19 +179,25 @@ function createTransport(
   ep: LbEndpoint,
   conns: ConnectionStats,
   budget: ConnectionBudget | undefined,
+  tlsSource: TlsOptionsSource | undefined,
 ): Transport {
   const target = { address: ep.address, port: ep.port };
   const onConnectionCount = (delta: number): void =>
     delta > 0 ? connectionOpened(conns) : connectionClosed(conns);
   if (cluster.protocol === 'http2' || cluster.protocol === 'grpc') {
-    const tlsOpts = tlsOptions(cluster);
     const maxStreams = cluster.limits?.maxRequestsPerConnection;
+    const h2Tls =
+      tlsSource === undefined
+        ? undefined
+        : typeof tlsSource === 'function'
+          ? tlsSource
+          : { ...tlsSource, ALPNProtocols: ['h2'] };
     const up = createHttp2Upstream(target, {
       connectTimeoutMs: cluster.connectTimeout,
       idleTimeoutMs: cluster.pool.idleTimeout,
       onConnectionCount,
       ...(maxStreams !== undefined ? { maxStreamsPerSession: maxStreams } : {}),
-      ...(tlsOpts ? { tls: { ...tlsOpts, ALPNProtocols: ['h2'] } } : {}),
+      ...(h2Tls ? { tls: h2Tls } : {}),
     });
     return { dispatch: up.dispatch, close: () => void up.close() };
   }
@@ -141,7 +205,7 @@ function createTransport(
     connectTimeoutMs: cluster.connectTimeout,
     maxIdle: cluster.pool.maxIdlePerEndpoint,
     idleTimeoutMs: cluster.pool.idleTimeout,
-    tls: tlsOptions(cluster),
+    tls: tlsSource,
     onConnectionCount,
     maxRequestsPerConnection: cluster.limits?.maxRequestsPerConnection,
     budget,
@@ -251,6 +315,10 @@ export class ClusterRuntime {
   readonly outlier: OutlierDetector | undefined;
   readonly healthChecker: HealthChecker | undefined;
   readonly adaptive: AdaptiveConcurrency | undefined;
+  /** How TCP connections to the endpoints are opened (tcp listeners, CONNECT tunnels). */
+  readonly tcp: TcpConnector;
+  /** How WebSocket/Upgrade connections to the endpoints are opened. */
+  readonly upgrade: TcpConnector;
   private readonly balancer: Balancer;
   private readonly transports = new Map<LbEndpoint, Transport>();
 
@@ -276,8 +344,14 @@ export class ClusterRuntime {
     const p = registry.protection.forCluster(config, eps, protectionSeries(policy, config.name), {
       now: opts.now,
       timers: opts.timers,
-      tls: () => tlsOptions(config),
+      tls: () => {
+        const source = upstreamTls(config, registry);
+        return typeof source === 'function' ? source() : source;
+      },
     });
+    this.tcp = tcpConnector(config, registry);
+    // A WebSocket upgrade replays its HTTP/1.1 handshake: inside mesh TLS it says so by ALPN.
+    this.upgrade = config.mtls === undefined ? this.tcp : tcpConnector(config, registry, ['http/1.1']);
     this.gate = p.gate;
     this.outlier = p.outlier;
     this.healthChecker = p.healthChecker;

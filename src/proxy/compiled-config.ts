@@ -8,6 +8,8 @@ import { RouteCounters, type StackEnv } from './forward.ts';
 import { inboundStack } from './inbound.ts';
 import type { ListenerConfigView } from './listener.ts';
 import { outboundStack } from './outbound.ts';
+import { loadMeshTls, type MeshTls } from '../tls/mesh-tls.ts';
+import { compileInboundSecurity } from './inbound-security.ts';
 
 export interface CompiledConfig {
   readonly version: string;
@@ -15,6 +17,8 @@ export interface CompiledConfig {
   readonly listeners: ReadonlyMap<string, ListenerConfigView>;
   /** Every request counter this config writes to (see ProxyStats.retainOnly). */
   readonly counters: readonly RequestStats[];
+  /** The workload certificate as TLS contexts (config `secrets`). */
+  readonly meshTls: MeshTls | undefined;
 }
 
 /**
@@ -26,6 +30,9 @@ export function compileConfig(
   transports: TransportRegistry,
   stats: ProxyStats,
 ): CompiledConfig {
+  // First: a certificate that cannot be used refuses the config before anything is built.
+  const meshTls = config.secrets === undefined ? undefined : loadMeshTls(config.secrets);
+  const inboundSecurity = compileInboundSecurity(config.inboundSecurity);
   transports.beginGeneration();
   const clusters = new Map<string, ClusterRuntime>();
   for (const c of config.clusters)
@@ -44,6 +51,9 @@ export function compileConfig(
       clusters,
       stats,
       counters: new RouteCounters(stats, l.direction, l.name, router),
+      meshTls,
+      listenerPort: l.port,
+      ...(l.direction === 'inbound' ? { inboundSecurity } : {}),
     };
     counters.push(...env.counters.all);
     const dispatch =
@@ -54,7 +64,7 @@ export function compileConfig(
           : outboundStack(env);
     listeners.set(l.name, { listener: l, env, dispatch });
   }
-  return { version: config.version, config, listeners, counters };
+  return { version: config.version, config, listeners, counters, meshTls };
 }
 
 const emptyRouter: Router = { match: () => undefined, routes: [] };

@@ -1,5 +1,7 @@
 // Routing, the bottom of both stacks: match the route by authority, path, method, headers, then
 // hand the request to that route's compiled pipeline (route-runtime.ts).
+import type { MeshTls } from '../tls/mesh-tls.ts';
+import type { CompiledInboundSecurity } from './inbound-security.ts';
 import { RouteNotFoundError } from '../errors.ts';
 import type { MatchedRoute, Router } from '../route/index.ts';
 import type { ClusterRuntime } from './cluster.ts';
@@ -14,6 +16,12 @@ export interface StackEnv {
   clusters: ReadonlyMap<string, ClusterRuntime>;
   stats: ProxyStats;
   counters: RouteCounters;
+  /** The workload certificate of this config, for listeners that terminate mesh mTLS. */
+  meshTls?: MeshTls | undefined;
+  /** Inbound listeners: JWT rules and authorization policies, compiled. */
+  inboundSecurity?: CompiledInboundSecurity | undefined;
+  /** The listener's configured port (what `destination.port` means without an app port). */
+  listenerPort: number;
 }
 
 const noop: Cancel = () => {};

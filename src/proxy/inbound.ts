@@ -1,13 +1,21 @@
 // The inbound stack (mesh → local app), read top to bottom: the listener layers, then the route's
 // own pipeline, which hands the request to the app.
 import { rateLimitLayer } from '../policy/rate-limit.ts';
+import { authzLayer, clientCertLayer, jwtLayer } from './inbound-security.ts';
 import { routeAndForward, type StackEnv } from './forward.ts';
 import { RouteRuntimes, type RouteLayers } from './route-runtime.ts';
 import { composeLayers, type Dispatch, type Layer } from './types.ts';
 
-const listenerLayers: Layer[] = [
-  // (issue 6) mTLS identity, authentication, authorization
-];
+/** The listener's layers: who the caller is (mTLS, JWT), then whether it may (authorization). */
+function listenerLayers(env: StackEnv): Layer[] {
+  const sec = env.inboundSecurity;
+  const layers: (Layer | undefined)[] = [
+    clientCertLayer(env.meshTls?.spiffeId), // x-forwarded-client-cert: the mTLS peer, set by us alone
+    sec && jwtLayer(sec.authenticator), // RequestAuthentication: 401 for a present, invalid token
+    sec && authzLayer(sec.authorizer, sec.destinationPort ?? env.listenerPort), // 403 RBAC: access denied
+  ];
+  return layers.filter((l) => l !== undefined);
+}
 
 export const inboundRouteLayers: RouteLayers = {
   request: [
@@ -17,5 +25,5 @@ export const inboundRouteLayers: RouteLayers = {
 };
 
 export function inboundStack(env: StackEnv): Dispatch {
-  return composeLayers(listenerLayers, routeAndForward(env, new RouteRuntimes(env, inboundRouteLayers)));
+  return composeLayers(listenerLayers(env), routeAndForward(env, new RouteRuntimes(env, inboundRouteLayers)));
 }

@@ -14,6 +14,9 @@ import { serveHttp2Connection, type Http2ServerSession } from '../http2/downstre
 import { connectionClosed, connectionOpened, type ConnectionStats } from '../metrics/proxy-stats.ts';
 import type { Listener } from '../model/schema.ts';
 import { proxyTcp } from '../tcp/tcp-proxy.ts';
+import { MESH_TCP_ALPN, readPeerIdentity } from '../tls/mesh-tls.ts';
+import { connectionSource, setPeerIdentity } from '../tls/peer-identity.ts';
+import { authorizeConnection } from './inbound-security.ts';
 import type { StackEnv } from './forward.ts';
 import { openTunnel } from './tunnel.ts';
 import type { Dispatch } from './types.ts';
@@ -130,6 +133,21 @@ export class ListenerRuntime {
     socket.once('close', () => this.untrack(socket));
     socket.on('error', () => socket.destroy());
     const l = this.view.listener;
+    const mode = l.mtls?.mode;
+    if (mode === 'STRICT') return this.terminateMesh(socket, EMPTY);
+    if (mode === 'PERMISSIVE') {
+      // Mesh TLS or plaintext, told apart by the first bytes (a TLS ClientHello or not).
+      detectProtocol(socket, l.detectTimeout).then(
+        ({ protocol, head }) => {
+          if (protocol === 'tls') this.terminateMesh(socket, head);
+          else if (l.protocol === 'tcp') this.serve('tcp', socket, head);
+          else if (protocol === 'tcp' && l.protocol === 'http') this.serve('http1', socket, head);
+          else this.serve(protocol, socket, head);
+        },
+        () => socket.destroy(),
+      );
+      return;
+    }
     switch (l.protocol) {
       case 'http1':
         return this.serve('http1', socket, EMPTY);
@@ -205,6 +223,35 @@ export class ListenerRuntime {
     });
   }
 
+  /**
+   * Mesh mTLS: the client must present a certificate chaining to the trust bundle (else the
+   * handshake fails and the connection closes); its SPIFFE ID becomes the source identity of
+   * everything on this connection. ALPN names the protocol inside.
+   */
+  private terminateMesh(socket: net.Socket, head: Buffer): void {
+    const mesh = this.view.env?.meshTls;
+    if (mesh === undefined) {
+      // Only possible for a listener compiled without secrets, which the loader refuses.
+      socket.destroy();
+      return;
+    }
+    if (head.length > 0) socket.unshift(head);
+    const secure = mesh.accept(socket);
+    const handshake = setTimeout(() => secure.destroy(), this.view.listener.headersTimeout);
+    secure.on('error', () => secure.destroy());
+    secure.once('close', () => clearTimeout(handshake));
+    secure.once('secure', () => {
+      clearTimeout(handshake);
+      (secure as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+      const id = readPeerIdentity(secure);
+      if (id !== undefined) setPeerIdentity(secure, id);
+      const alpn = secure.alpnProtocol;
+      if (this.view.listener.protocol === 'tcp' || alpn === MESH_TCP_ALPN) this.forwardTcp(secure, EMPTY);
+      else if (alpn === 'h2') this.serve('http2', secure, EMPTY, socket);
+      else this.serve('http1', secure, EMPTY, socket);
+    });
+  }
+
   private forwardTcp(socket: net.Socket, head: Buffer): void {
     const env = this.view.env;
     const clusterName = this.view.listener.tcpCluster;
@@ -214,11 +261,21 @@ export class ListenerRuntime {
       socket.destroy();
       return;
     }
+    // AuthorizationPolicy on a TCP connection: denied connections are closed (Istio's RBAC).
+    if (!authorizeConnection(env?.inboundSecurity, socket, connectionSource(socket))) {
+      socket.destroy();
+      return;
+    }
     proxyTcp(
       socket,
       head,
       { address: ep.address, port: ep.port },
-      { connectTimeoutMs: cluster.config.connectTimeout, idleTimeoutMs: this.view.listener.idleTimeout },
+      {
+        connectTimeoutMs: cluster.config.connectTimeout,
+        idleTimeoutMs: this.view.listener.idleTimeout,
+        connect: cluster.tcp.connect,
+        readyEvent: cluster.tcp.readyEvent,
+      },
     );
   }
 

@@ -27,6 +27,7 @@ export class ProxyServer {
 
   /** The config in force is final: drop the connection pools and counters only older configs used. */
   private committed(): void {
+    this.transports.meshTls = this.current.meshTls;
     this.transports.sweep();
     this.stats.retainOnly(this.current.counters);
   }

@@ -1,5 +1,6 @@
 // `trellis proxy`: one process (default) or a primary with N workers sharing the listeners
 // (SO_REUSEPORT). The admin endpoint lives in the primary; reloads reach every worker.
+import { redactSecrets } from '../admin/redact.ts';
 import cluster from 'node:cluster';
 import { watch } from 'node:fs';
 import path from 'node:path';
@@ -115,7 +116,7 @@ export async function runProxy(opts: RunOptions): Promise<void> {
   const a = opts.config.admin;
   const admin = await startAdminServer(a.address, a.port, {
     ready: () => proxy.ready,
-    configDump: () => ({ version: proxy.version, config: proxy.config }),
+    configDump: () => ({ version: proxy.version, config: redactSecrets(proxy.config) }),
     metrics: () => registry.metrics(),
     metricsContentType: registry.contentType,
   });
@@ -170,7 +171,7 @@ async function runPrimary(opts: RunOptions): Promise<void> {
   const a = config.admin;
   const admin = await startAdminServer(a.address, a.port, {
     ready: () => !stopping && Object.keys(cluster.workers ?? {}).length > 0,
-    configDump: () => ({ version: config.version, config }),
+    configDump: () => ({ version: config.version, config: redactSecrets(config) }),
     metrics: () => metrics.metrics(),
     metricsContentType: metrics.contentType,
   });

@@ -1,5 +1,6 @@
 // CONNECT and Upgrade (WebSocket): after the HTTP handshake the connection carries opaque bytes.
 // The request is routed like any other, then the client socket is spliced to the endpoint.
+import type { TcpConnector } from './cluster.ts';
 import net from 'node:net';
 import type { ProxyError } from '../errors.ts';
 import {
@@ -57,7 +58,17 @@ export function openTunnel(
         client.on('error', () => client.destroy());
         if (protocol === 'http1' || protocol === 'http2') serveHttp(protocol, client, inner);
         // TLS or anything else inside: opaque bytes to the endpoint picked above.
-        else connectAndSplice(client, ep, cluster.config.connectTimeout, undefined, inner, opts, true);
+        else
+          connectAndSplice(
+            client,
+            ep,
+            cluster.tcp,
+            cluster.config.connectTimeout,
+            undefined,
+            inner,
+            opts,
+            true,
+          );
       },
       () => client.destroy(),
     );
@@ -68,7 +79,8 @@ export function openTunnel(
       ? undefined
       : // Replay the handshake; the endpoint's 101 (or refusal) flows back through the splice.
         `${req.method} ${req.path} HTTP/1.1\r\nhost: ${req.authority}\r\n${serializeHeaders(req.headers)}\r\n`;
-  connectAndSplice(client, ep, cluster.config.connectTimeout, preamble, head, opts);
+  const connector = preamble === undefined ? cluster.tcp : cluster.upgrade;
+  connectAndSplice(client, ep, connector, cluster.config.connectTimeout, preamble, head, opts);
 }
 
 /**
@@ -78,6 +90,7 @@ export function openTunnel(
 function connectAndSplice(
   client: net.Socket,
   ep: { address: string; port: number },
+  connector: TcpConnector,
   timeoutMs: number,
   preamble: string | undefined,
   head: Buffer,
@@ -85,7 +98,7 @@ function connectAndSplice(
   established = false,
 ): void {
   const target = `${ep.address}:${ep.port}`;
-  const upstream = net.connect({ host: ep.address, port: ep.port });
+  const upstream = connector.connect(ep);
   const timer = setTimeout(() => upstream.destroy(ConnectTimeoutError(target, timeoutMs)), timeoutMs);
   upstream.once('error', (err) => {
     clearTimeout(timer);
@@ -93,7 +106,7 @@ function connectAndSplice(
     else if (!client.destroyed)
       refuse(client, 'status' in err ? (err as ProxyError) : ConnectFailedError(target, err));
   });
-  upstream.once('connect', () => {
+  upstream.once(connector.readyEvent, () => {
     clearTimeout(timer);
     upstream.removeAllListeners('error');
     upstream.setNoDelay(true);

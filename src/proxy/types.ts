@@ -4,6 +4,7 @@
 // session) implement Dispatch at the bottom of the stack. Layers in between are
 // `(next: Dispatch) => Dispatch`, as undici's interceptors.
 import type { ProxyError } from '../errors.ts';
+import type { ConnectionSource } from '../tls/peer-identity.ts';
 
 /** Flat header list: [name0, value0, name1, value1, ...]; names are lower-case. */
 export type HeaderList = string[];
@@ -29,7 +30,8 @@ export interface ProxyRequest {
   bodyLength: number;
   /** The client asked for `Expect: 100-continue` (HTTP/1); the upstream decides. */
   expectContinue: boolean;
-  source: { address: string; port: number };
+  /** The peer: address, and its SPIFFE ID when it came over mesh mTLS. */
+  source: ConnectionSource;
   /** Name of the listener that accepted the request. */
   listener: string;
   /** performance.now() when the request head was complete. */

@@ -22,10 +22,28 @@ export interface ControlClientOptions {
   ready: () => boolean;
   onEvent?: (event: ControlEvent) => void;
   backoff?: { initialMs: number; maxMs: number };
+  /** Sent as `Authorization: Bearer` on the stream: proves the workload's service account. */
+  joinToken?: string | undefined;
+  /** How long a certificate request may wait for its answer (default 10 s). */
+  csrTimeoutMs?: number;
+}
+
+export interface IssuedCertificate {
+  certChainPem: string;
+  trustBundlePem: string;
+}
+
+/** A certificate request the control plane could not serve (or the stream went away). */
+export class CertificateRequestError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
 }
 
 export type ControlEvent =
-  | { type: 'connected'; url: string }
+  | { type: 'connected'; url: string; identity: string | undefined }
   | { type: 'disconnected'; url: string; reason: string; retryInMs: number }
   | { type: 'applied'; version: string }
   | { type: 'rejected'; version: string; error: string }
@@ -48,6 +66,13 @@ export class ControlClient {
   private firstResolve: (() => void) | undefined;
   /** Resolves once the first snapshot has been applied. */
   readonly firstSnapshot: Promise<void>;
+  /** The SPIFFE ID the control plane said this proxy may hold (from the last welcome). */
+  identity: string | undefined;
+  private nextCsrId = 1;
+  private readonly pendingCsrs = new Map<
+    number,
+    { resolve: (c: IssuedCertificate) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
 
   constructor(opts: ControlClientOptions) {
     this.opts = opts;
@@ -62,7 +87,12 @@ export class ControlClient {
     if (this.stopped) return;
     const base = this.opts.urls[this.urlIndex % this.opts.urls.length] ?? '';
     const url = new URL(STREAM_PATH, base.replace(/^http/, 'ws')).toString();
-    const ws = new WebSocket(url, { handshakeTimeout: 5000, maxPayload: 256 * 1024 * 1024 });
+    const token = this.opts.joinToken;
+    const ws = new WebSocket(url, {
+      handshakeTimeout: 5000,
+      maxPayload: 256 * 1024 * 1024,
+      ...(token !== undefined ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    });
     this.ws = ws;
     ws.on('open', () => {
       this.sendMsg({
@@ -94,7 +124,8 @@ export class ControlClient {
     }
     if (msg.type === 'welcome') {
       this.attempt = 0;
-      this.opts.onEvent?.({ type: 'connected', url: this.ws?.url ?? '' });
+      this.identity = msg.identity;
+      this.opts.onEvent?.({ type: 'connected', url: this.ws?.url ?? '', identity: msg.identity });
       clearInterval(this.heartbeat);
       this.lastReady = undefined;
       const { heartbeatMs } = msg;
@@ -117,8 +148,45 @@ export class ControlClient {
           this.opts.onEvent?.({ type: 'rejected', version, error });
         }
       });
+    } else if (msg.type === 'certificate' || msg.type === 'csr-error') {
+      const pending = this.pendingCsrs.get(msg.id);
+      if (pending === undefined) return;
+      this.pendingCsrs.delete(msg.id);
+      clearTimeout(pending.timer);
+      if (msg.type === 'certificate')
+        pending.resolve({ certChainPem: msg.certChain, trustBundlePem: msg.trustBundle });
+      else pending.reject(new CertificateRequestError(msg.code, msg.message));
     } else {
       this.opts.onEvent?.({ type: 'refused', code: msg.code, message: msg.message });
+    }
+  }
+
+  /**
+   * Asks the control plane to sign a CSR on the current stream. Rejects at once when there is no
+   * stream (the caller retries with backoff), and when no answer comes in time.
+   */
+  requestCertificate(csrPem: string): Promise<IssuedCertificate> {
+    if (this.ws?.readyState !== WebSocket.OPEN || this.identity === undefined)
+      return Promise.reject(
+        new CertificateRequestError('TRELLIS_CONTROL_UNAVAILABLE', 'not connected to the control plane'),
+      );
+    const id = this.nextCsrId++;
+    return new Promise((resolve, reject) => {
+      const timeoutMs = this.opts.csrTimeoutMs ?? 10_000;
+      const timer = setTimeout(() => {
+        this.pendingCsrs.delete(id);
+        reject(new CertificateRequestError('TRELLIS_CSR_TIMEOUT', `no certificate within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pendingCsrs.set(id, { resolve, reject, timer });
+      this.sendMsg({ type: 'csr', id, csr: csrPem });
+    });
+  }
+
+  private failPendingCsrs(reason: string): void {
+    for (const [id, p] of this.pendingCsrs) {
+      clearTimeout(p.timer);
+      p.reject(new CertificateRequestError('TRELLIS_CONTROL_UNAVAILABLE', reason));
+      this.pendingCsrs.delete(id);
     }
   }
 
@@ -151,6 +219,7 @@ export class ControlClient {
   private onClose(url: string, reason: string): void {
     clearInterval(this.heartbeat);
     this.ws = undefined;
+    this.failPendingCsrs(`stream closed: ${reason}`);
     if (this.stopped) return;
     this.urlIndex++;
     const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 200, maxMs: 3000 };
@@ -164,6 +233,7 @@ export class ControlClient {
   /** Stops; with `deregister`, first says goodbye so the workload leaves the registry at once. */
   async close(opts: { deregister: boolean }): Promise<void> {
     this.stopped = true;
+    this.failPendingCsrs('closing');
     clearTimeout(this.retry);
     clearInterval(this.heartbeat);
     const ws = this.ws;

@@ -2,6 +2,7 @@
 // workloads can share one host), registers the workload with the ports it got, then serves what
 // the control plane pushes. Until the first snapshot it serves a bootstrap config: inbound already
 // reaches the app; outbound knows no service yet.
+import { redactSecrets } from '../admin/redact.ts';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import type { WorkloadRegistration } from '../control/protocol.ts';
 import { INBOUND_APP_CLUSTER } from '../control/snapshot/index.ts';
 import { ControlClient } from './control-client.ts';
 import { ReadinessProbe, type ProbeSpec } from './probe.ts';
+import { renewalDue, WorkloadIdentity } from './workload-identity.ts';
 
 export interface SidecarOptions {
   controlUrls: string[];
@@ -37,6 +39,8 @@ export interface SidecarOptions {
   probeIntervalMs?: number | undefined;
   /** Reconnect backoff to the control plane (default 200 ms doubling up to 3 s, jittered). */
   backoff?: { initialMs: number; maxMs: number } | undefined;
+  /** Join token bound to this workload's service account (`trellis token create`). */
+  joinToken?: string | undefined;
 }
 
 export interface Sidecar {
@@ -121,7 +125,7 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
   const probe = new ReadinessProbe(o.appPort, o.probe, o.probeIntervalMs ?? 1000, () => onReadiness());
   const admin: AdminServer = await startAdminServer('127.0.0.1', o.ports.admin, {
     ready: () => proxy.ready && applied && probe.ready,
-    configDump: () => ({ version: proxy.version, config: proxy.config }),
+    configDump: () => ({ version: proxy.version, config: redactSecrets(proxy.config) }),
     metrics: () => registry.metrics(),
     metricsContentType: registry.contentType,
   });
@@ -147,10 +151,13 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
     ...(o.backoff !== undefined ? { backoff: o.backoff } : {}),
     workload: () => ({ ...registration, spec: { ...registration.spec, ready: probe.ready } }),
     ready: () => probe.ready,
+    ...(o.joinToken !== undefined ? { joinToken: o.joinToken } : {}),
     apply: async (raw, version) => {
-      const config = validateConfig(raw, `snapshot ${version}`);
+      // A snapshot with a trust bundle needs this proxy's certificate: the first one is awaited.
+      const config = validateConfig(await identity.withSecrets(raw), `snapshot ${version}`);
       // The sidecar owns its admin socket; the snapshot's admin block cannot move it.
       await proxy.reload({ ...config, admin: proxy.config.admin });
+      lastRaw = raw;
       applied = true;
     },
     onEvent: (ev) => {
@@ -162,9 +169,25 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
           { url: ev.url, reason: ev.reason, retryInMs: ev.retryInMs },
           'control plane unreachable, serving the last good config',
         );
-      else if (ev.type === 'connected') log.info({ url: ev.url }, 'connected to the control plane');
-      else log.error({ code: ev.code }, `control plane refused this proxy: ${ev.message}`);
+      else if (ev.type === 'connected') {
+        log.info({ url: ev.url, identity: ev.identity }, 'connected to the control plane');
+        if (renewalDue(identity.current())) identity.renewNow();
+      } else log.error({ code: ev.code }, `control plane refused this proxy: ${ev.message}`);
     },
+  });
+  const identity = new WorkloadIdentity(control, log);
+  let lastRaw: unknown;
+  // A renewal re-applies the config in force with the new certificate.
+  identity.onRenewed(() => {
+    if (lastRaw === undefined) return;
+    const raw = lastRaw;
+    void identity
+      .withSecrets(raw)
+      .then((withCert) => proxy.reload({ ...validateConfig(withCert, 'renewal'), admin: proxy.config.admin }))
+      .then(
+        () => log.info({ notAfter: identity.current()?.notAfter }, 'workload certificate renewed'),
+        (err: unknown) => log.error({ err }, 'renewed certificate could not be applied'),
+      );
   });
   onReadiness = () => control.readinessChanged();
   probe.start();
@@ -175,6 +198,7 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
     control,
     async stop(drainMs = proxy.config.drainTimeout, deregisterGraceMs = 1000) {
       probe.stop();
+      identity.stop();
       await control.close({ deregister: true });
       // Peers learn that this endpoint is gone one push later; keep serving them until they have.
       await new Promise((resolve) => setTimeout(resolve, deregisterGraceMs));

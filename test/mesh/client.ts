@@ -3,7 +3,7 @@
 // wait for a state; what a test asserts about the CLI it asserts through the CLI.
 import http from 'node:http';
 import { z } from 'zod';
-import { waitUntil } from './harness.ts';
+import { adminTokenFor, waitUntil } from './harness.ts';
 
 export interface Reply {
   status: number;
@@ -83,8 +83,15 @@ const WorkloadItem = z.object({
 });
 export type WorkloadItem = z.infer<typeof WorkloadItem>;
 
+/** The admin token of the control plane at `control`, as the CLI would send it. */
+function authorization(control: string): Record<string, string> {
+  const token = adminTokenFor(control);
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
 export async function listWorkloads(control: string): Promise<WorkloadItem[]> {
   const res = await fetch(`${control}/api/v1/resources/Workload?namespace=default`, {
+    headers: authorization(control),
     signal: AbortSignal.timeout(5000),
   });
   return z.object({ items: z.array(WorkloadItem) }).parse(await res.json()).items;
@@ -110,7 +117,10 @@ const ProxyItem = z.object({
 });
 
 export async function listProxies(control: string): Promise<z.infer<typeof ProxyItem>[]> {
-  const res = await fetch(`${control}/api/v1/proxies`, { signal: AbortSignal.timeout(5000) });
+  const res = await fetch(`${control}/api/v1/proxies`, {
+    headers: authorization(control),
+    signal: AbortSignal.timeout(5000),
+  });
   return z.object({ items: z.array(ProxyItem) }).parse(await res.json()).items;
 }
 

@@ -3,6 +3,7 @@
 // the cleanup can also reach what they started (sidecar, app) by that group's id; everything a test
 // starts is stopped and its temp dirs removed in t.after.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,13 +23,54 @@ export interface Exit {
 }
 export type LogLine = Record<string, unknown> & { msg?: string };
 
-/** The environment every trellis process gets: no TRELLIS_CONTROL from the caller's shell. */
+/** The environment every trellis process gets: no TRELLIS_CONTROL or tokens from the caller's shell. */
 function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // `node` in an app command is this Node (24), whatever the caller's PATH says.
   const PATH = [path.dirname(process.execPath), process.env.PATH ?? ''].join(path.delimiter);
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH, NO_COLOR: '1', ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH, NO_COLOR: '1' };
   delete env.TRELLIS_CONTROL;
-  return env;
+  delete env.TRELLIS_TOKEN;
+  delete env.TRELLIS_JOIN_TOKEN;
+  return { ...env, ...extra };
+}
+
+/** Every control plane `up` started, by URL: where its admin token is (etcd replicas share one). */
+const controlPlanes = new Map<string, { dir: string; etcd: string | undefined }>();
+
+function tokenIn(dir: string): string | undefined {
+  try {
+    return readFileSync(path.join(dir, 'admin-token'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The admin token of the control plane(s) at `control` (comma-separated URLs), as a user would
+ * export TRELLIS_TOKEN. A replica that did not make the tokens has no file: another replica of the
+ * same etcd has it.
+ */
+export function adminTokenFor(control: string): string | undefined {
+  for (const url of control.split(',')) {
+    const cp = controlPlanes.get(url.trim());
+    if (cp === undefined) continue;
+    const own = tokenIn(cp.dir);
+    if (own !== undefined) return own;
+    for (const other of controlPlanes.values()) {
+      const shared = other.etcd !== undefined && other.etcd === cp.etcd ? tokenIn(other.dir) : undefined;
+      if (shared !== undefined) return shared;
+    }
+  }
+  return undefined;
+}
+
+/** TRELLIS_TOKEN for a command given `--control URL` of a control plane `up` started. */
+function tokenEnv(args: string[], env: Record<string, string> | undefined): Record<string, string> {
+  const at = args.indexOf('--control');
+  const control = at >= 0 ? args[at + 1] : undefined;
+  if (control === undefined || env?.TRELLIS_TOKEN !== undefined) return {};
+  const token = adminTokenFor(control);
+  return token === undefined ? {} : { TRELLIS_TOKEN: token };
 }
 
 /** Polls `fn` until it returns something other than undefined; bounded in time. */
@@ -68,7 +110,7 @@ export class Proc {
   constructor(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
     this.child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
-      env: baseEnv(opts.env),
+      env: baseEnv({ ...tokenEnv(args, opts.env), ...opts.env }),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -245,6 +287,7 @@ export async function up(
     20_000,
     50,
   );
+  controlPlanes.set(cf.url, { dir: path.resolve(opts.cwd ?? scope.dir, opts.dir), etcd: opts.etcd });
   return { proc, url: cf.url, port: Number(new URL(cf.url).port), dir: opts.dir };
 }
 

@@ -62,6 +62,7 @@ export function serviceCluster(
   service: MeshService | undefined,
   protocol: WorkloadProtocol,
   policy: TrafficPolicyResource | undefined,
+  trustDomain?: string,
 ): Cluster {
   const endpoints = (service?.workloads ?? [])
     .map((w): [Endpoint, string] => [endpointOf(w), w.metadata.name])
@@ -75,6 +76,9 @@ export function serviceCluster(
     connectTimeout: p?.connectTimeout ?? CLUSTER_DEFAULTS.connectTimeout,
     pool: p?.pool ?? { ...CLUSTER_DEFAULTS.pool },
     ...(p?.tls === undefined ? {} : { tls: p.tls }),
+    ...(p?.tls === undefined && trustDomain !== undefined && service !== undefined
+      ? { mtls: { identities: meshIdentities(service.workloads, trustDomain) } }
+      : {}),
     endpoints,
     panicThreshold: p?.panicThreshold ?? CLUSTER_DEFAULTS.panicThreshold,
     ...(p?.limits === undefined ? {} : { limits: p.limits }),
@@ -82,6 +86,14 @@ export function serviceCluster(
     ...(p?.healthCheck === undefined ? {} : { healthCheck: p.healthCheck }),
     ...(p?.adaptiveConcurrency === undefined ? {} : { adaptiveConcurrency: p.adaptiveConcurrency }),
   };
+}
+
+/** The SPIFFE IDs a service's sidecars may present: one per service account behind it. */
+function meshIdentities(workloads: readonly WorkloadResource[], trustDomain: string): string[] {
+  const ids = new Set(
+    workloads.map((w) => `spiffe://${trustDomain}/ns/${w.metadata.namespace}/sa/${w.spec.serviceAccount}`),
+  );
+  return [...ids].sort();
 }
 
 /** The app next to the sidecar, on loopback. */

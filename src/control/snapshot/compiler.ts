@@ -20,6 +20,7 @@ import type {
   WorkloadProtocol,
   WorkloadResource,
 } from '../../resources/kinds.ts';
+import type { InboundSecurity, MtlsMode } from '../../model/security.ts';
 import { serviceCluster } from './clusters.ts';
 import { localParts, OUTBOUND_ROUTE_TABLE } from './local.ts';
 import { serviceRoutes, serviceVirtualHost, type ServiceRoutes } from './outbound.ts';
@@ -50,6 +51,20 @@ interface OutboundPart {
   hash: string;
 }
 
+/** Mesh mTLS and inbound policy, when the control plane runs a CA (the default). */
+export interface MeshSecurity {
+  trustDomain: string;
+  /** PEM roots every proxy trusts (two during a root rotation). */
+  trustBundle: string;
+  /** Inbound mTLS mode and policies of one workload (PeerAuthentication, AuthorizationPolicy, …). */
+  forWorkload(w: WorkloadResource): WorkloadInboundSecurity;
+}
+
+export interface WorkloadInboundSecurity {
+  mtls: MtlsMode;
+  inbound: InboundSecurity;
+}
+
 export interface SnapshotCompiler {
   compile(target: ProxyTarget, opts?: SnapshotOptions): ProxyConfig;
 }
@@ -70,7 +85,10 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
   private readonly vhostCache = new Map<string, VirtualHost>();
   private readonly outboundCache = new Map<string, OutboundPart>();
 
-  constructor(state: MeshState) {
+  private readonly security: MeshSecurity | undefined;
+
+  constructor(state: MeshState, security: MeshSecurity | undefined) {
+    this.security = security;
     this.catalog = buildServiceCatalog(state.services, state.workloads);
     this.routes = byTargetService(state.routes);
     this.policies = byTargetService(state.policies);
@@ -79,7 +97,7 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
   compile(target: ProxyTarget, opts: SnapshotOptions = {}): ProxyConfig {
     const w = target.workload;
     const outbound = this.outbound(w.metadata.namespace, opts.scope);
-    const local = localParts(w);
+    const local = localParts(w, this.security?.forWorkload(w));
     const body = {
       node: local.node,
       admin: local.admin,
@@ -90,6 +108,8 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
         ...local.routeTables,
       ],
       clusters: [...local.clusters, ...outbound.clusters],
+      inboundSecurity: local.inboundSecurity,
+      ...(this.security === undefined ? {} : { secrets: { trustBundle: this.security.trustBundle } }),
     };
     // The shared part is hashed once; each proxy hashes only its own small part on top.
     const version = opts.version ?? sha256(outbound.hash, JSON.stringify(local)).slice(0, 16);
@@ -155,7 +175,13 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
     const cacheKey = svc === undefined ? `${key}\n${protocol}` : key;
     let c = this.clusterCache.get(cacheKey);
     if (c === undefined) {
-      c = serviceCluster(id, svc, svc?.protocol ?? protocol, this.policies.get(key)?.winner);
+      c = serviceCluster(
+        id,
+        svc,
+        svc?.protocol ?? protocol,
+        this.policies.get(key)?.winner,
+        this.security?.trustDomain,
+      );
       this.clusterCache.set(cacheKey, c);
     }
     return c;
@@ -166,10 +192,15 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
  * A compiler for one state of the mesh. Build a new one when the state changes; snapshots it
  * returns share their outbound parts with each other, so treat them as read-only.
  */
-export function createSnapshotCompiler(state: MeshState): SnapshotCompiler {
-  return new CachingSnapshotCompiler(state);
+export function createSnapshotCompiler(state: MeshState, security?: MeshSecurity): SnapshotCompiler {
+  return new CachingSnapshotCompiler(state, security);
 }
 
-export function compileSnapshot(state: MeshState, target: ProxyTarget, opts?: SnapshotOptions): ProxyConfig {
-  return createSnapshotCompiler(state).compile(target, opts);
+export function compileSnapshot(
+  state: MeshState,
+  target: ProxyTarget,
+  opts?: SnapshotOptions,
+  security?: MeshSecurity,
+): ProxyConfig {
+  return createSnapshotCompiler(state, security).compile(target, opts);
 }

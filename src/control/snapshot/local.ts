@@ -1,6 +1,8 @@
 // The parts of a snapshot that belong to one proxy: its listeners, the inbound route to its app,
 // its admin port and identity.
 import { Listener, ProxyConfig, type Cluster, type RouteTable } from '../../model/schema.ts';
+import type { InboundSecurity } from '../../model/security.ts';
+import type { WorkloadInboundSecurity } from './compiler.ts';
 import type { WorkloadResource } from '../../resources/kinds.ts';
 import { INBOUND_APP_CLUSTER, inboundAppCluster } from './clusters.ts';
 
@@ -42,9 +44,10 @@ export interface LocalParts {
   /** The inbound route table (none for a tcp workload). */
   routeTables: RouteTable[];
   clusters: Cluster[];
+  inboundSecurity: InboundSecurity;
 }
 
-export function localParts(w: WorkloadResource): LocalParts {
+export function localParts(w: WorkloadResource, security?: WorkloadInboundSecurity): LocalParts {
   const { ports, protocol, address } = w.spec;
   const listeners: Listener[] = [];
   if (ports.outbound !== undefined) {
@@ -80,6 +83,10 @@ export function localParts(w: WorkloadResource): LocalParts {
       ],
     });
   }
+  // Mesh mTLS on the inbound side (DISABLE: plaintext only, as without a CA).
+  const inbound = listeners.find((l) => l.name === INBOUND_LISTENER);
+  if (inbound !== undefined && security !== undefined && security.mtls !== 'DISABLE')
+    inbound.mtls = { mode: security.mtls };
   return {
     node: { id: w.metadata.name, service: w.spec.service, namespace: w.metadata.namespace },
     admin: { address: '127.0.0.1', port: ports.admin ?? 0 },
@@ -87,5 +94,6 @@ export function localParts(w: WorkloadResource): LocalParts {
     listeners,
     routeTables,
     clusters: [inboundAppCluster(w)],
+    inboundSecurity: security?.inbound ?? { jwtRules: [], authorization: [] },
   };
 }
