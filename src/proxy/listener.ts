@@ -14,7 +14,7 @@ import { serveHttp2Connection, type Http2ServerSession } from '../http2/downstre
 import { connectionClosed, connectionOpened, type ConnectionStats } from '../metrics/proxy-stats.ts';
 import type { Listener } from '../model/schema.ts';
 import { proxyTcp } from '../tcp/tcp-proxy.ts';
-import { MESH_TCP_ALPN, readPeerIdentity } from '../tls/mesh-tls.ts';
+import { MESH_TCP_ALPN, peerVerified, readPeerIdentity } from '../tls/mesh-tls.ts';
 import { connectionSource, setPeerIdentity } from '../tls/peer-identity.ts';
 import { authorizeConnection } from './inbound-security.ts';
 import type { StackEnv } from './forward.ts';
@@ -242,6 +242,7 @@ export class ListenerRuntime {
     secure.once('close', () => clearTimeout(handshake));
     secure.once('secure', () => {
       clearTimeout(handshake);
+      if (!peerVerified(secure)) return void secure.destroy();
       (secure as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
       const id = readPeerIdentity(secure);
       if (id !== undefined) setPeerIdentity(secure, id);

@@ -106,6 +106,18 @@ export function loadMeshTls(secrets: WorkloadSecrets): MeshTls {
   };
 }
 
+/**
+ * Did the client's chain verify against the trust bundle (not expired, not another CA)? A
+ * hand-built server TLSSocket completes the handshake whatever the result: Node's tls.Server is
+ * what refuses, reading OpenSSL's verdict from the handle as done here. Fails closed: should the
+ * handle not offer it, every peer is refused (and the mTLS tests say so).
+ */
+export function peerVerified(socket: tls.TLSSocket): boolean {
+  const handle = (socket as unknown as { ssl?: { verifyError?: () => unknown } }).ssl;
+  if (typeof handle?.verifyError !== 'function') return false;
+  return !handle.verifyError() && socket.getPeerX509Certificate() !== undefined;
+}
+
 /** Reads the verified peer's SPIFFE ID off a server-side TLS socket. */
 export function readPeerIdentity(socket: tls.TLSSocket): string | undefined {
   return spiffeIdOf(socket.getPeerX509Certificate()?.subjectAltName);
