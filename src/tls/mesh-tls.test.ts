@@ -24,13 +24,11 @@ import {
 async function get(port: number, path = '/'): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { host: 'reviews' } });
   const text = await res.text();
-  let body: Record<string, unknown> = {};
   try {
-    body = JSON.parse(text) as Record<string, unknown>;
+    return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
   } catch {
-    body = { text };
+    return { status: res.status, body: { text } };
   }
-  return { status: res.status, body };
 }
 
 test('mesh mTLS: the caller is verified and named to the app; STRICT refuses plaintext', async (t) => {
