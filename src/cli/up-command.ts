@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { CONTROL_FILE, DEFAULT_CONTROL_PORT, DEFAULT_DIR, TOKEN_ENV } from './control-target.ts';
 import { createLogger } from '../log.ts';
+import { parseDuration } from '../model/duration.ts';
 
 interface UpOptions {
   dir: string;
@@ -11,6 +12,11 @@ interface UpOptions {
   host: string;
   etcd?: string;
   etcdPrefix: string;
+  trustDomain: string;
+  certTtl: string;
+  caCert?: string;
+  caKey?: string;
+  caRoot?: string;
 }
 
 export function registerUpCommand(program: Command): void {
@@ -26,7 +32,17 @@ export function registerUpCommand(program: Command): void {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--etcd <urls>', 'use etcd (comma-separated client URLs) instead of the embedded store')
     .option('--etcd-prefix <prefix>', 'key prefix in etcd', '/trellis/')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of workload identities', 'cluster.local')
+    .option('--cert-ttl <duration>', 'lifetime of workload certificates (renewed at 2/3)', '24h')
+    .option('--ca-cert <file>', 'your own CA: signing certificate (an intermediate may carry its chain)')
+    .option('--ca-key <file>', 'your own CA: the signing key')
+    .option('--ca-root <file>', 'your own CA: the root certificate(s), when --ca-cert does not end with one')
     .action(async (opts: UpOptions) => {
+      if ((opts.caCert === undefined) !== (opts.caKey === undefined))
+        throw new Error('--ca-cert and --ca-key go together');
+      const certTtlMs = parseDuration(opts.certTtl);
+      if (certTtlMs === undefined || certTtlMs < 60_000)
+        throw new Error(`--cert-ttl ${opts.certTtl}: give a duration of at least 1m, e.g. 24h or 90m`);
       // Loaded here, not at the top: `trellis proxy` must not pay for the control plane's modules.
       const { startControlPlane } = await import('../control/control-plane.ts');
       const { openStore } = await import('../store/index.ts');
@@ -53,6 +69,13 @@ export function registerUpCommand(program: Command): void {
         host: opts.host,
         port: Number(opts.port),
         auth: { dir, log },
+        identity: {
+          trustDomain: opts.trustDomain,
+          certTtlMs,
+          caCertFile: opts.caCert,
+          caKeyFile: opts.caKey,
+          caRootFile: opts.caRoot,
+        },
       });
       cp.push.onPushed = (p) => {
         if (p.sent > 0) log.info(p, 'pushed');

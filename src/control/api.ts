@@ -24,6 +24,7 @@ import { ConfigError, formatDiagnostic, TrellisError, type Diagnostic } from '..
 import { allKinds, resourceKey, type AnyKind, type AnyResource } from '../resources/kinds.ts';
 import { parseResources, validateResourceSet } from '../resources/parse.ts';
 import type { JoinTokens } from '../identity/join-tokens.ts';
+import type { MeshIdentity } from './mesh-identity.ts';
 import type { Store } from '../store/types.ts';
 import {
   authorize,
@@ -53,6 +54,8 @@ export interface ApiContext {
   /** Undefined: no authentication (tests and benchmarks of other things only). */
   auth: ApiAuth | undefined;
   joinTokens: JoinTokens;
+  /** The CA and workload identity; undefined when the mesh runs without mTLS. */
+  identity: MeshIdentity | undefined;
 }
 
 const MAX_BODY = 8 * 1024 * 1024;

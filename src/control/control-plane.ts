@@ -7,7 +7,12 @@ import { JoinTokens } from '../identity/join-tokens.ts';
 import { handleApi, sendJson } from './api.ts';
 import { ApiAuth, type ApiAuthOptions } from './api-auth.ts';
 import { MeshView } from './mesh-view.ts';
-import { DEFAULT_IDENTITY, openStreamSecurity, type IdentityOptions } from './mesh-identity.ts';
+import {
+  DEFAULT_IDENTITY,
+  openStreamSecurity,
+  type IdentityOptions,
+  type MeshIdentity,
+} from './mesh-identity.ts';
 import { STREAM_PATH } from './protocol.ts';
 import { PushServer, type PushOptions } from './push-server.ts';
 import { WorkloadRegistry, type RegistryOptions } from './registry.ts';
@@ -31,6 +36,8 @@ export interface ControlPlane {
   port: number;
   view: MeshView;
   push: PushServer;
+  /** The CA and workload identity (undefined with `identity: false`). */
+  identity: MeshIdentity | undefined;
   close(): Promise<void>;
 }
 
@@ -53,13 +60,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const security =
     opts.identity === false
       ? undefined
-      : await openStreamSecurity(opts.store, view, joinTokens, {
+      : await openStreamSecurity(opts.store, joinTokens, {
           ...DEFAULT_IDENTITY,
           ...opts.identity,
           requireToken: opts.streamAuth ?? auth !== undefined,
         });
   const push = new PushServer(view, registry, { ...DEFAULT_PUSH, ...opts.push }, security);
-  const ctx = { store: opts.store, view, push, auth, joinTokens };
+  const ctx = { store: opts.store, view, push, auth, joinTokens, identity: security };
   const server = http.createServer((req, res) => {
     void handleApi(ctx, req, res).then((handled) => {
       if (!handled)
@@ -83,6 +90,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     port,
     view,
     push,
+    identity: security,
     async close() {
       security?.close();
       registry.close();

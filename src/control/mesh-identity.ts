@@ -7,10 +7,8 @@ import { TrellisError } from '../errors.ts';
 import { CA_STORE_KEY, CertificateAuthority } from '../identity/ca.ts';
 import type { JoinTokens } from '../identity/join-tokens.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../identity/spiffe.ts';
-import type { WorkloadResource } from '../resources/kinds.ts';
+import { prepareSecurity, workloadIdentity } from '../dialects/index.ts';
 import type { Store } from '../store/types.ts';
-import type { MeshView } from './mesh-view.ts';
-import type { WorkloadInboundSecurity } from './snapshot/compiler.ts';
 import type { StreamAccount, StreamSecurity } from './stream-security.ts';
 
 export interface IdentityOptions {
@@ -42,7 +40,6 @@ export const JoinTokenRequiredError = (): TrellisError =>
 
 export async function openStreamSecurity(
   store: Store,
-  view: MeshView,
   tokens: JoinTokens,
   opts: IdentityOptions & { requireToken: boolean },
 ): Promise<MeshIdentity> {
@@ -79,7 +76,18 @@ export async function openStreamSecurity(
       return { certChainPem: signed.certChainPem, notAfter: signed.notAfter, serial: signed.serial };
     },
     trustBundle: () => ca.trustBundlePem(),
-    inboundFor: (w, v) => inboundFor(w, v, ca.trustDomain),
+    meshSecurity(view) {
+      const prepared = prepareSecurity(view.dialectResources(), { trustDomain: ca.trustDomain });
+      return {
+        trustDomain: ca.trustDomain,
+        trustBundle: ca.trustBundlePem(),
+        forWorkload(w) {
+          const sec = prepared.forWorkload(workloadIdentity(w));
+          // destination.port in policies is the app's port, not the sidecar's inbound one.
+          return { mtls: sec.mtls, inbound: { ...sec.inbound, destinationPort: w.spec.ports.app } };
+        },
+      };
+    },
     onTrustBundleChange(fn) {
       listeners.add(fn);
     },
@@ -87,13 +95,5 @@ export async function openStreamSecurity(
       stopWatch();
       listeners.clear();
     },
-  };
-}
-
-/** What a workload's inbound listener enforces; PERMISSIVE with no policies by default. */
-function inboundFor(w: WorkloadResource, _view: MeshView, _trustDomain: string): WorkloadInboundSecurity {
-  return {
-    mtls: 'PERMISSIVE',
-    inbound: { jwtRules: [], authorization: [], destinationPort: w.spec.ports.app },
   };
 }

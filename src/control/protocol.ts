@@ -42,7 +42,12 @@ export const ClientMessage = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('ack'), version: z.string() }),
   z.strictObject({ type: z.literal('nack'), version: z.string(), error: z.string().max(64 * 1024) }),
-  z.strictObject({ type: z.literal('status'), ready: z.boolean() }),
+  z.strictObject({
+    type: z.literal('status'),
+    ready: z.boolean(),
+    /** The proxy's clock (ms since the epoch): `trellis check` reports skew. */
+    time: z.number().optional(),
+  }),
   /** A clean goodbye: deregister now instead of waiting for the heartbeat to lapse. */
   z.strictObject({ type: z.literal('bye') }),
   /** A certificate signing request for the SPIFFE ID the welcome named (first issue and renewals). */
@@ -64,6 +69,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
     certChain: z.string(),
     trustBundle: z.string(),
   }),
+  /** Renew the certificate now (the CA's root changed). */
+  z.strictObject({ type: z.literal('renew') }),
   z.strictObject({
     type: z.literal('csr-error'),
     id: z.number().int(),

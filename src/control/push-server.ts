@@ -56,6 +56,19 @@ export interface ProxyStatus {
   sent?: string | undefined;
   acked?: string | undefined;
   nacked?: { version: string; error: string } | undefined;
+  /** The certificate last issued to this proxy on its stream. */
+  certificate?: IssuedCertificateInfo | undefined;
+  /** The proxy's clock minus ours, from its last heartbeat (transit time included). */
+  clockSkewMs?: number | undefined;
+}
+
+export interface IssuedCertificateInfo {
+  spiffeId: string;
+  serial: string;
+  issuedAt: string;
+  notAfter: string;
+  /** PEM, leaf first: what `trellis identity` shows. */
+  chain: string;
 }
 
 interface Session {
@@ -69,6 +82,8 @@ interface Session {
   acked?: string | undefined;
   nacked?: { version: string; error: string } | undefined;
   lastSeen: number;
+  certificate?: IssuedCertificateInfo | undefined;
+  clockSkewMs?: number | undefined;
 }
 
 export class PushServer {
@@ -201,6 +216,7 @@ export class PushServer {
           session.nacked = { version: msg.version, error: msg.error };
           break;
         case 'status':
+          if (msg.time !== undefined) session.clockSkewMs = msg.time - Date.now();
           void this.registry
             .heartbeat(session.registration, msg.ready)
             .catch((err: unknown) => refuse(CloseCode.refused, err));
@@ -241,7 +257,14 @@ export class PushServer {
         s.registration.namespace,
         s.registration.spec.serviceAccount,
       );
-      const { certChainPem } = await sec.sign(csr, spiffeId);
+      const { certChainPem, notAfter, serial } = await sec.sign(csr, spiffeId);
+      s.certificate = {
+        spiffeId,
+        serial,
+        issuedAt: new Date().toISOString(),
+        notAfter: notAfter.toISOString(),
+        chain: certChainPem,
+      };
       if (ws.readyState === ws.OPEN)
         send(ws, { type: 'certificate', id, certChain: certChainPem, trustBundle: sec.trustBundle() });
     } catch (err) {
@@ -274,14 +297,7 @@ export class PushServer {
     const revision = this.view.revision;
     const version = String(revision);
     const sec = this.security;
-    const compiler = createSnapshotCompiler(
-      this.view.state(),
-      sec && {
-        trustDomain: sec.trustDomain,
-        trustBundle: sec.trustBundle(),
-        forWorkload: (w) => sec.inboundFor(w, this.view),
-      },
-    );
+    const compiler = createSnapshotCompiler(this.view.state(), sec?.meshSecurity(this.view));
     // Istio Sidecar scopes and ServiceEntry hosts/endpoints (src/dialects): what the model lacks.
     const { scopes, externals } = this.view.lowering();
     const queue = [...this.sessions];
@@ -349,8 +365,20 @@ export class PushServer {
         sent: s.sent,
         acked: s.acked,
         nacked: s.nacked,
+        certificate: s.certificate,
+        clockSkewMs: s.clockSkewMs,
       }))
       .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.workload.localeCompare(b.workload));
+  }
+
+  /** Every proxy renews its certificate now (after a root rotation), spread over `spreadMs`. */
+  requestRenewals(spreadMs = 2000): void {
+    for (const s of this.sessions) {
+      const t = setTimeout(() => {
+        if (s.ws.readyState === s.ws.OPEN) send(s.ws, { type: 'renew' });
+      }, Math.random() * spreadMs);
+      t.unref();
+    }
   }
 
   async close(): Promise<void> {

@@ -4,10 +4,9 @@
 // from the token, never from what the proxy asks for. The token is checked again on every CSR,
 // so revoking it stops renewals.
 import { TrellisError } from '../errors.ts';
-import type { WorkloadResource } from '../resources/kinds.ts';
 import type { MeshView } from './mesh-view.ts';
 import type { WorkloadRegistration } from './protocol.ts';
-import type { WorkloadInboundSecurity } from './snapshot/compiler.ts';
+import type { MeshSecurity } from './snapshot/compiler.ts';
 
 export interface StreamAccount {
   namespace: string;
@@ -24,8 +23,8 @@ export interface StreamSecurity {
   /** Signs a CSR for `spiffeId`; rejects when the CSR names another identity. */
   sign(csrPem: string, spiffeId: string): Promise<{ certChainPem: string; notAfter: Date; serial: string }>;
   trustBundle(): string;
-  /** Inbound mTLS mode and policies of one workload, from the resources in view. */
-  inboundFor(w: WorkloadResource, view: MeshView): WorkloadInboundSecurity;
+  /** Mesh mTLS and each workload's inbound policies, from the resources in view (once per push). */
+  meshSecurity(view: MeshView): MeshSecurity;
   /** Called when the trust bundle changed (a root rotation): proxies must get the new one. */
   onTrustBundleChange(fn: () => void): void;
 }

@@ -13,7 +13,8 @@ import { resourceKey, type AnyResource, type TrafficRouteResource } from '../res
 import { validateResourceSet } from '../resources/validate.ts';
 import type { RouteMatch } from '../model/schema.ts';
 import type { FindingCode, Origin } from './common/lowering.ts';
-import { lowerMeshState, splitResources } from './index.ts';
+import { inScope, selectorLabels, workloadIdentity, type WorkloadIdentity } from './common/selector.ts';
+import { DEFAULT_ROOT_NAMESPACE, lowerMeshState, splitResources, type DialectResource } from './index.ts';
 
 export type Severity = 'error' | 'warning';
 
@@ -66,6 +67,37 @@ function shadowed(route: TrafficRouteResource, origins: Origin[] | undefined): F
 
 function hasWorkloads(svc: MeshService | undefined): boolean {
   return svc !== undefined && svc.workloads.length > 0;
+}
+
+/** Security policies with a selector (or TrafficTarget destination) that no workload answers to. */
+function idleSecurityPolicies(
+  dialects: readonly DialectResource[],
+  workloads: WorkloadIdentity[],
+): Finding[] {
+  const out: Finding[] = [];
+  const idle = (r: DialectResource, path: string, message: string): number =>
+    out.push({ severity: 'warning', code: 'no-workloads', resource: resourceKey(r), path, message });
+  for (const r of dialects) {
+    if (r.kind === 'TrafficTarget') {
+      const ns = r.spec.destination.namespace ?? r.metadata.namespace;
+      const sa = r.spec.destination.name;
+      if (!workloads.some((w) => w.namespace === ns && w.serviceAccount === sa))
+        idle(r, 'spec.destination', `no workload runs as service account ${ns}/${sa}`);
+      continue;
+    }
+    if (
+      r.kind !== 'PeerAuthentication' &&
+      r.kind !== 'AuthorizationPolicy' &&
+      r.kind !== 'RequestAuthentication'
+    )
+      continue;
+    const selector = selectorLabels(r.spec.selector);
+    if (selector === undefined) continue;
+    const scope = { namespace: r.metadata.namespace, selector };
+    if (!workloads.some((w) => inScope(scope, w, DEFAULT_ROOT_NAMESPACE)))
+      idle(r, 'spec.selector', 'selects no workload');
+  }
+  return out;
 }
 
 export function analyzeResources(resources: readonly AnyResource[]): Finding[] {
@@ -132,6 +164,7 @@ export function analyzeResources(resources: readonly AnyResource[]): Finding[] {
       });
     }
   }
+  findings.push(...idleSecurityPolicies(parts.dialects, state.workloads.map(workloadIdentity)));
   // The native checks, where they say something the ones above do not.
   const seen = new Set(findings.map((f) => `${f.resource}\n${f.path}`));
   for (const w of validateResourceSet(resources)) {

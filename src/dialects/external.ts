@@ -48,7 +48,9 @@ export function applyExternalServices(
     const ext = byCluster.get(c.name);
     if (ext?.endpoints === undefined) return c;
     touched = true;
-    return { ...c, endpoints: ext.endpoints };
+    // Endpoints that are not workloads have no sidecar to speak mesh mTLS with.
+    const { mtls: _mtls, ...plain } = c;
+    return { ...plain, endpoints: ext.endpoints };
   });
   return touched ? { ...config, routeTables, clusters } : config;
 }

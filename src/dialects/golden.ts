@@ -1,7 +1,8 @@
 // The golden cases: src/dialects/<dialect>/golden/<case>/input.yaml is applied (parsed as
 // `trellis apply` parses it) over testdata/workloads.yaml, lowered, and compiled for the
 // productpage-v1 proxy; expected.json holds what came out: parse warnings, the lowered native
-// resources, and the outbound virtual hosts and clusters they produce.
+// resources, and the outbound virtual hosts and clusters they produce. A case with security kinds
+// also holds the inbound security of every workload they reach (securityFor).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,11 +13,47 @@ import { outboundClusterName } from '../control/snapshot/clusters.ts';
 import { formatDiagnostic, type Diagnostic } from '../errors.ts';
 import { serviceKey, resolveServiceRef } from '../resources/catalog.ts';
 import { parseResources } from '../resources/parse.ts';
-import { applyExternalServices, lowerMeshState, sidecarScope, splitResources } from './index.ts';
+import {
+  applyExternalServices,
+  lowerMeshState,
+  securityFor,
+  sidecarScope,
+  splitResources,
+  workloadIdentity,
+  type WorkloadSecurity,
+} from './index.ts';
+import type { WorkloadResource } from '../resources/kinds.ts';
 import type { DialectResource } from './types.ts';
 
 export const DIALECTS_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const CLIENT_WORKLOAD = 'productpage-v1';
+export const TRUST_DOMAIN = 'cluster.local';
+
+const SECURITY_KINDS: ReadonlySet<string> = new Set([
+  'PeerAuthentication',
+  'AuthorizationPolicy',
+  'RequestAuthentication',
+  'TrafficTarget',
+]);
+
+/** The security of every workload some security resource reaches (by `namespace/name`), and who is left alone. */
+function securityOf(
+  dialects: readonly DialectResource[],
+  workloads: readonly WorkloadResource[],
+): { workloads: Record<string, WorkloadSecurity>; untouched: string[] } {
+  const out: Record<string, WorkloadSecurity> = {};
+  const untouched: string[] = [];
+  const named = workloads.map((w): [string, WorkloadResource] => [
+    `${w.metadata.namespace}/${w.metadata.name}`,
+    w,
+  ]);
+  for (const [name, w] of named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const sec = securityFor(dialects, workloadIdentity(w), { trustDomain: TRUST_DOMAIN });
+    if (sec.origins.length === 0) untouched.push(name);
+    else out[name] = sec;
+  }
+  return { workloads: out, untouched };
+}
 
 export interface GoldenCase {
   dialect: string;
@@ -58,7 +95,8 @@ export function runGolden(
     warnings,
   });
   const stored = splitResources([...parseResources(fixture, 'workloads.yaml'), ...input]);
-  const lowered = lowerMeshState({ ...stored, dialects: order(stored.dialects) });
+  const ordered = order(stored.dialects);
+  const lowered = lowerMeshState({ ...stored, dialects: ordered });
   const { state } = lowered;
   const client = state.workloads.find((w) => w.metadata.name === CLIENT_WORKLOAD)!;
   // As the push server does: an Istio Sidecar selecting the proxy sets its scope.
@@ -87,6 +125,9 @@ export function runGolden(
     ...newPolicies.map((p) => outboundClusterName(resolveServiceRef(p.spec.service, p.metadata.namespace))),
   ]);
   const clusters: Cluster[] = config.clusters.filter((cl) => clusterNames.has(cl.name));
+  const security = ordered.some((r) => SECURITY_KINDS.has(r.kind))
+    ? securityOf(ordered, state.workloads)
+    : undefined;
   return {
     parseWarnings: warnings.map(formatDiagnostic),
     warnings: lowered.warnings.map((w) => `[${w.code}] ${w.resource} ${w.path}: ${w.message}`),
@@ -97,6 +138,7 @@ export function runGolden(
       ...(lowered.externals.length > 0 ? { externals: lowered.externals } : {}),
       ...(lowered.scopes.length > 0 ? { scopes: lowered.scopes } : {}),
     },
+    ...(security === undefined ? {} : { security }),
     compiled: {
       client: CLIENT_WORKLOAD,
       ...(scope === undefined ? {} : { scope }),

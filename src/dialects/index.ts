@@ -11,9 +11,16 @@ import {
   ServiceEntryResource,
   SidecarResource,
 } from './istio/destination-rule-schema.ts';
+import {
+  AuthorizationPolicyResource,
+  ISTIO_SECURITY,
+  PeerAuthenticationResource,
+  RequestAuthenticationResource,
+} from './istio/security-schema.ts';
 import { ISTIO_NETWORKING, VirtualServiceResource } from './istio/virtual-service-schema.ts';
 import { ServiceProfileResource } from './linkerd/schema.ts';
 import { lowerMeshState } from './lower.ts';
+import { TrafficTargetV1alpha1, TrafficTargetV1alpha2, TrafficTargetV1alpha3 } from './smi/access-schema.ts';
 import {
   HTTPRouteGroupResource,
   SmiTCPRouteResource,
@@ -27,8 +34,20 @@ import type { DialectResource } from './types.ts';
 
 export { applyExternalServices, type ExternalService } from './external.ts';
 export { sidecarScope, type ScopeRule } from './istio/sidecar.ts';
-export { lowerMeshState, type LoweredMesh } from './lower.ts';
+export { lowerMeshState, type LoweredMesh, type LowerOptions } from './lower.ts';
 export { PRECEDENCE_RULE } from './precedence.ts';
+export {
+  DEFAULT_ROOT_NAMESPACE,
+  lowerSecurityWarnings,
+  prepareSecurity,
+  securityFor,
+  workloadIdentity,
+  type PreparedSecurity,
+  type SecurityOptions,
+  type SecurityOrigin,
+  type WorkloadIdentity,
+  type WorkloadSecurity,
+} from './security.ts';
 export type { DialectResource } from './types.ts';
 
 type Schema = z.ZodType<DialectResource>;
@@ -52,6 +71,21 @@ registerKind({
 });
 registerKind({ kind: 'Sidecar', versions: every(ISTIO_NETWORKING, SidecarResource), aliases: ['sidecars'] });
 registerKind({
+  kind: 'PeerAuthentication',
+  versions: every(ISTIO_SECURITY, PeerAuthenticationResource),
+  aliases: ['peerauthentications', 'pa'],
+});
+registerKind({
+  kind: 'AuthorizationPolicy',
+  versions: every(ISTIO_SECURITY, AuthorizationPolicyResource),
+  aliases: ['authorizationpolicies', 'ap'],
+});
+registerKind({
+  kind: 'RequestAuthentication',
+  versions: every(ISTIO_SECURITY, RequestAuthenticationResource),
+  aliases: ['requestauthentications', 'ra'],
+});
+registerKind({
   kind: 'TrafficSplit',
   versions: new Map<string, Schema>([
     ['split.smi-spec.io/v1alpha1', TrafficSplitV1alpha1],
@@ -60,6 +94,15 @@ registerKind({
     ['split.smi-spec.io/v1alpha4', TrafficSplitV1alpha4],
   ]),
   aliases: ['trafficsplits', 'ts'],
+});
+registerKind({
+  kind: 'TrafficTarget',
+  versions: new Map<string, Schema>([
+    ['access.smi-spec.io/v1alpha1', TrafficTargetV1alpha1],
+    ['access.smi-spec.io/v1alpha2', TrafficTargetV1alpha2],
+    ['access.smi-spec.io/v1alpha3', TrafficTargetV1alpha3],
+  ]),
+  aliases: ['traffictargets', 'tt'],
 });
 registerKind({
   kind: 'HTTPRouteGroup',
@@ -98,6 +141,10 @@ const DIALECT_KINDS: ReadonlySet<string> = new Set<DialectResource['kind']>([
   'HTTPRoute',
   'GRPCRoute',
   'ServiceProfile',
+  'PeerAuthentication',
+  'AuthorizationPolicy',
+  'RequestAuthentication',
+  'TrafficTarget',
 ]);
 
 export function isDialectResource(r: AnyResource): r is DialectResource {

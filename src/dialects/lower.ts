@@ -22,6 +22,7 @@ import { lowerSidecars, type ScopeRule } from './istio/sidecar.ts';
 import { lowerVirtualService } from './istio/virtual-service.ts';
 import { lowerServiceProfile } from './linkerd/service-profile.ts';
 import { pickPolicies, pickRoutes } from './precedence.ts';
+import { securityWarnings } from './security.ts';
 import { lowerTrafficSplit } from './smi/traffic-split.ts';
 import type { DialectResource } from './types.ts';
 
@@ -53,6 +54,10 @@ function byKind(dialects: readonly DialectResource[]): ByKind {
     HTTPRoute: [],
     GRPCRoute: [],
     ServiceProfile: [],
+    PeerAuthentication: [],
+    AuthorizationPolicy: [],
+    RequestAuthentication: [],
+    TrafficTarget: [],
   };
   for (const r of [...dialects].sort(byNamespaceName)) (out[r.kind] as DialectResource[]).push(r);
   return out;
@@ -82,7 +87,15 @@ function addServices(
   return out;
 }
 
-export function lowerMeshState(stored: MeshState & { dialects: readonly DialectResource[] }): LoweredMesh {
+export interface LowerOptions {
+  /** Istio's root namespace (mesh-wide security policies); default istio-system. */
+  rootNamespace?: string;
+}
+
+export function lowerMeshState(
+  stored: MeshState & { dialects: readonly DialectResource[] },
+  opts: LowerOptions = {},
+): LoweredMesh {
   const warnings = new Warnings();
   const ctx: LowerContext = { catalog: buildServiceCatalog(stored.services, stored.workloads), warnings };
   const k = byKind(stored.dialects);
@@ -115,5 +128,8 @@ export function lowerMeshState(stored: MeshState & { dialects: readonly DialectR
   const externals = entries.externals.filter((e) => kept.has(serviceKey(e.service)));
   const catalog = buildServiceCatalog(state.services, state.workloads);
   const scopes = lowerSidecars(k.Sidecar, catalog, externals, ctx);
+  // Security is lowered per workload when a proxy's snapshot is compiled (securityFor); here
+  // only what it warns about, so `trellis apply` and `trellis analyze` report it.
+  securityWarnings(stored.dialects, stored.workloads, opts, warnings);
   return { state, warnings: warnings.list, routeOrigins, policyOrigins, externals, scopes };
 }

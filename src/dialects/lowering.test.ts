@@ -116,7 +116,7 @@ test('a Sidecar scope: selected by labels, else the namespace default, else the 
   assert.equal(sidecarScope(workload('q', 'other', { app: 'q' }), rules.slice(0, 2)), undefined);
 });
 
-test('external services: names join the virtual host, endpoints replace the cluster; none: the same object', () => {
+test('external services: names join the virtual host, endpoints replace the cluster (without mesh mTLS); none: the same object', () => {
   const config = {
     routeTables: [
       {
@@ -125,8 +125,8 @@ test('external services: names join the virtual host, endpoints replace the clus
       },
     ],
     clusters: [
-      { name: 'outbound:ext.default', endpoints: [] },
-      { name: 'outbound:other.default', endpoints: [] },
+      { name: 'outbound:ext.default', endpoints: [], mtls: { identities: [] } },
+      { name: 'outbound:other.default', endpoints: [], mtls: { identities: [] } },
     ],
   } as unknown as ProxyConfig;
   assert.equal(applyExternalServices(config, []), config);
@@ -140,6 +140,8 @@ test('external services: names join the virtual host, endpoints replace the clus
   ]);
   assert.deepEqual(out.routeTables[0]?.virtualHosts[0]?.domains, ['ext', 'ext.default', 'api.example.com']);
   assert.deepEqual(out.clusters[0]?.endpoints, [endpoint]);
+  // Those endpoints are no sidecars: no mesh mTLS to them.
+  assert.equal(out.clusters[0]?.mtls, undefined);
   assert.equal(out.clusters[1], config.clusters[1]);
   assert.deepEqual(
     config.routeTables[0]?.virtualHosts[0]?.domains,

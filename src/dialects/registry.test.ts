@@ -75,6 +75,15 @@ test('every dialect kind and apiVersion parses; short names resolve', () => {
     ['gateway.networking.k8s.io/v1', 'HTTPRoute', '{ parentRefs: [{ kind: Service, name: a }] }'],
     ['gateway.networking.k8s.io/v1', 'GRPCRoute', '{ parentRefs: [{ kind: Service, name: a }] }'],
     ['linkerd.io/v1alpha2', 'ServiceProfile', '{ routes: [] }'],
+    ['security.istio.io/v1', 'PeerAuthentication', '{ mtls: { mode: STRICT } }'],
+    ['security.istio.io/v1beta1', 'AuthorizationPolicy', '{}'],
+    ['security.istio.io/v1', 'RequestAuthentication', '{ jwtRules: [{ issuer: a, jwksFile: /k.json }] }'],
+    [
+      'access.smi-spec.io/v1alpha2',
+      'TrafficTarget',
+      '{ destination: { kind: ServiceAccount, name: a }, rules: [{ kind: TCPRoute, name: t }] }',
+    ],
+    ['access.smi-spec.io/v1alpha3', 'TrafficTarget', '{ destination: { kind: ServiceAccount, name: a } }'],
   ];
   const text = docs
     .map(([v, k, spec], i) => `apiVersion: ${v}\nkind: ${k}\nmetadata: { name: r${i}.x }\nspec: ${spec}\n`)
@@ -96,6 +105,12 @@ test('every dialect kind and apiVersion parses; short names resolve', () => {
     HTTPRoute: 'HTTPRoute',
     grpcroutes: 'GRPCRoute',
     sp: 'ServiceProfile',
+    pa: 'PeerAuthentication',
+    authorizationpolicies: 'AuthorizationPolicy',
+    ap: 'AuthorizationPolicy',
+    ra: 'RequestAuthentication',
+    traffictarget: 'TrafficTarget',
+    tt: 'TrafficTarget',
     svc: 'Service',
     tr: 'TrafficRoute',
   };
@@ -106,13 +121,18 @@ test('every dialect kind and apiVersion parses; short names resolve', () => {
 
 test('unknown kinds and apiVersions are errors with their position; SMI v1alpha2 has no matches', () => {
   const unknownKind = errors(
-    'apiVersion: networking.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: x }\n',
+    'apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: { name: x }\n',
   );
   assert.equal(unknownKind.length, 1);
   assert.equal(unknownKind[0]?.line, 2);
+  assert.match(unknownKind[0]!.message, /unknown kind "WasmPlugin" \(known kinds: Service, .*VirtualService/);
+  // A known kind under another group's apiVersion names the ones it is served as.
+  const wrongGroup = errors(
+    'apiVersion: networking.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: x }\n',
+  );
   assert.match(
-    unknownKind[0]!.message,
-    /unknown kind "PeerAuthentication" \(known kinds: Service, .*VirtualService/,
+    wrongGroup[0]!.message,
+    /unknown apiVersion "networking.istio.io\/v1" for kind PeerAuthentication \(use one of "security.istio.io\/v1"/,
   );
   const badVersion = errors(
     'apiVersion: networking.istio.io/v2\nkind: VirtualService\nmetadata: { name: x }\nspec: {}\n',

@@ -5,20 +5,30 @@ import type {
   ServiceEntryResource,
   SidecarResource,
 } from './istio/destination-rule-schema.ts';
+import type {
+  AuthorizationPolicyResource,
+  PeerAuthenticationResource,
+  RequestAuthenticationResource,
+} from './istio/security-schema.ts';
 import type { VirtualServiceResource } from './istio/virtual-service-schema.ts';
 import type { ServiceProfileResource } from './linkerd/schema.ts';
+import type { TrafficTargetResource } from './smi/access-schema.ts';
 import type { HTTPRouteGroupResource, SmiTCPRouteResource, TrafficSplitResource } from './smi/schema.ts';
 
 export type {
+  AuthorizationPolicyResource,
   DestinationRuleResource,
   GRPCRouteResource,
   HTTPRouteGroupResource,
   HTTPRouteResource,
+  PeerAuthenticationResource,
+  RequestAuthenticationResource,
   ServiceEntryResource,
   ServiceProfileResource,
   SidecarResource,
   SmiTCPRouteResource,
   TrafficSplitResource,
+  TrafficTargetResource,
   VirtualServiceResource,
 };
 
@@ -32,4 +42,8 @@ export type DialectResource =
   | SmiTCPRouteResource
   | HTTPRouteResource
   | GRPCRouteResource
-  | ServiceProfileResource;
+  | ServiceProfileResource
+  | PeerAuthenticationResource
+  | AuthorizationPolicyResource
+  | RequestAuthenticationResource
+  | TrafficTargetResource;

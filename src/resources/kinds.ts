@@ -244,6 +244,11 @@ export const TrafficPolicySpec = z
     connectTimeout: Duration.optional(),
     pool: Cluster.shape.pool.unwrap().optional(),
     tls: Cluster.shape.tls,
+    /**
+     * false: originate no mesh mTLS to this service (Istio DestinationRule `tls.mode: DISABLE`).
+     * Absent or true: mesh mTLS as the mesh does it (`ISTIO_MUTUAL`); `tls` replaces it either way.
+     */
+    meshTls: z.boolean().optional(),
     limits: Cluster.shape.limits,
     outlierDetection: Cluster.shape.outlierDetection,
     panicThreshold: Cluster.shape.panicThreshold.unwrap().optional(),

@@ -47,7 +47,8 @@ export type ControlEvent =
   | { type: 'disconnected'; url: string; reason: string; retryInMs: number }
   | { type: 'applied'; version: string }
   | { type: 'rejected'; version: string; error: string }
-  | { type: 'refused'; code: string; message: string };
+  | { type: 'refused'; code: string; message: string }
+  | { type: 'renew' };
 
 export class ControlClient {
   private readonly opts: ControlClientOptions;
@@ -148,6 +149,8 @@ export class ControlClient {
           this.opts.onEvent?.({ type: 'rejected', version, error });
         }
       });
+    } else if (msg.type === 'renew') {
+      this.opts.onEvent?.({ type: 'renew' });
     } else if (msg.type === 'certificate' || msg.type === 'csr-error') {
       const pending = this.pendingCsrs.get(msg.id);
       if (pending === undefined) return;
@@ -204,7 +207,7 @@ export class ControlClient {
   private sendStatus(): void {
     const ready = this.opts.ready();
     this.lastReady = ready;
-    this.sendMsg({ type: 'status', ready });
+    this.sendMsg({ type: 'status', ready, time: Date.now() });
   }
 
   /** Tell the control plane now (rather than at the next heartbeat) that readiness changed. */

@@ -129,3 +129,52 @@ test('a join token for one service account cannot get a certificate for another'
   const proxies = await api<{ items: unknown[] }>(cp.url, 'GET', '/api/v1/proxies');
   assert.deepEqual(proxies.body.items, []);
 });
+
+test('Istio PeerAuthentication and AuthorizationPolicy applied through the control plane', async (t) => {
+  const cp = await startTestControlPlane(t);
+  const reviewsPort = await startXfccApp(t);
+  const reviews = await launch(t, [cp.url], 'reviews', reviewsPort);
+  const web = await launch(t, [cp.url], 'web', (await startApp(t, 'web')).port);
+  const ratings = await launch(t, [cp.url], 'ratings', (await startApp(t, 'ratings')).port);
+  const policies = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec:
+  mtls: { mode: STRICT }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: reviews-readers, namespace: default }
+spec:
+  selector: { matchLabels: { app: reviews } }
+  action: ALLOW
+  rules:
+    - from: [{ source: { principals: [cluster.local/ns/default/sa/web] } }]
+      to: [{ operation: { methods: [GET], paths: [/reviews/*] } }]
+`;
+  const applied = await api(cp.url, 'POST', '/api/v1/apply?file=security.yaml', policies);
+  assert.equal(applied.status, 200, JSON.stringify(applied.body));
+  await waitFor('the policies in force', async () => {
+    const dump = await configDump(reviews);
+    return dump.config.inboundSecurity.authorization.length === 1 &&
+      dump.config.listeners.find((l) => l.name === 'inbound')?.mtls?.mode === 'STRICT'
+      ? true
+      : undefined;
+  });
+  await Promise.all(
+    [web, ratings].map((s) =>
+      waitFor(
+        'reviews known',
+        async () => (await viaSidecar(s, 'http://reviews/reviews/1')).status !== 404 || undefined,
+      ),
+    ),
+  );
+  assert.equal((await viaSidecar(web, 'http://reviews/reviews/1')).status, 200);
+  const post = await viaSidecar(web, 'http://reviews/reviews/1', { method: 'POST' });
+  assert.equal(post.status, 403);
+  assert.equal(post.text.trim(), 'RBAC: access denied');
+  assert.equal((await viaSidecar(web, 'http://reviews/other')).status, 403);
+  assert.equal((await viaSidecar(ratings, 'http://reviews/reviews/1')).status, 403);
+  // STRICT: a plaintext caller is not even answered.
+  await assert.rejects(httpRequest(`http://127.0.0.1:${reviews.ports.inbound}/reviews/1`));
+});

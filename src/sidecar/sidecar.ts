@@ -172,7 +172,8 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
       else if (ev.type === 'connected') {
         log.info({ url: ev.url, identity: ev.identity }, 'connected to the control plane');
         if (renewalDue(identity.current())) identity.renewNow();
-      } else log.error({ code: ev.code }, `control plane refused this proxy: ${ev.message}`);
+      } else if (ev.type === 'renew') identity.renewNow();
+      else log.error({ code: ev.code }, `control plane refused this proxy: ${ev.message}`);
     },
   });
   const identity = new WorkloadIdentity(control, log);

@@ -94,10 +94,11 @@ export async function launch(
 }
 
 /** What an HTTP_PROXY client sends: the absolute URL, to the sidecar's outbound port. */
-export function viaSidecar(sidecar: Sidecar, url: string): Promise<HttpResult> {
+export function viaSidecar(sidecar: Sidecar, url: string, o: { method?: string } = {}): Promise<HttpResult> {
   return httpRequest(`http://127.0.0.1:${sidecar.ports.outbound}`, {
     path: url,
     headers: { host: new URL(url).host },
+    ...(o.method !== undefined ? { method: o.method } : {}),
   });
 }
 

@@ -27,6 +27,8 @@ export interface TcpProxyOptions {
   idleTimeoutMs: number;
   /** Opens the upstream connection; tests inject one that never completes. Default net.connect. */
   connect?: (target: { address: string; port: number }) => net.Socket;
+  /** The event after which bytes flow: 'secureConnect' when `connect` opens TLS. */
+  readyEvent?: 'connect' | 'secureConnect';
 }
 
 export interface TcpProxyHooks {
@@ -83,11 +85,12 @@ export function proxyTcp(
     return;
   }
   const upstream = (opts.connect ?? defaultConnect)(target);
+  const ready = opts.readyEvent ?? 'connect';
   upstream.setTimeout(opts.connectTimeoutMs);
 
   const stopConnecting = (): void => {
     upstream.setTimeout(0);
-    upstream.removeListener('connect', onConnect);
+    upstream.removeListener(ready, onConnect);
     upstream.removeListener('error', onConnectError);
     upstream.removeListener('timeout', onConnectTimeout);
     client.removeListener('error', onClientGone);
@@ -124,7 +127,7 @@ export function proxyTcp(
     });
   };
 
-  upstream.on('connect', onConnect);
+  upstream.on(ready, onConnect);
   upstream.on('error', onConnectError);
   upstream.on('timeout', onConnectTimeout);
   client.on('error', onClientGone);

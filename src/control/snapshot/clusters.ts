@@ -76,7 +76,7 @@ export function serviceCluster(
     connectTimeout: p?.connectTimeout ?? CLUSTER_DEFAULTS.connectTimeout,
     pool: p?.pool ?? { ...CLUSTER_DEFAULTS.pool },
     ...(p?.tls === undefined ? {} : { tls: p.tls }),
-    ...(p?.tls === undefined && trustDomain !== undefined && service !== undefined
+    ...(p?.tls === undefined && p?.meshTls !== false && trustDomain !== undefined && service !== undefined
       ? { mtls: { identities: meshIdentities(service.workloads, trustDomain) } }
       : {}),
     endpoints,

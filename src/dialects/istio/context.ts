@@ -65,7 +65,7 @@ export class IstioContext {
       );
       return undefined;
     }
-    if (!this.base.catalog.has(serviceKey(id)) && !this.isEntryService(id))
+    if (!this.base.catalog.has(serviceKey(id)) && !this.isExternal(id))
       this.base.warnings.warn(
         source,
         `${path}.host`,
@@ -84,7 +84,8 @@ export class IstioContext {
     return serviceRef({ name: subsetServiceName(id.name, d.subset), namespace: id.namespace });
   }
 
-  private isEntryService(id: ServiceId): boolean {
+  /** Whether `id` stands for a ServiceEntry's hosts (its endpoints are no sidecars). */
+  isExternal(id: ServiceId): boolean {
     const key = serviceKey(id);
     for (const e of this.entryHosts.values()) if (serviceKey(e) === key) return true;
     return false;

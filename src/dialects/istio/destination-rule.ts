@@ -65,7 +65,8 @@ export function lowerDestinationRules(
     const parent = parentShape(ctx, id);
     const ports = [...new Set(parent.ports.map((p) => p.port))];
     const top = effectiveParts(dr.spec.trafficPolicy, ports, 'spec.trafficPolicy', warn);
-    const spec = lowerPolicyParts(top, 'spec.trafficPolicy', warn);
+    const mesh = !ctx.isExternal(id);
+    const spec = lowerPolicyParts(top, 'spec.trafficPolicy', warn, mesh);
     if (spec !== undefined)
       out.policies.push({ dialect: 'istio', service: id, sources: [dr], spec, path: 'spec.trafficPolicy' });
     const names = new Set<string>();
@@ -83,8 +84,8 @@ export function lowerDestinationRules(
       if (svc !== undefined) out.services.push(svc);
       const own = effectiveParts(s.trafficPolicy, ports, `${path}.trafficPolicy`, warn);
       // Warnings about the subset's own parts only: inherited ones were reported at the top level.
-      lowerPolicyParts(own, `${path}.trafficPolicy`, warn);
-      const subsetSpec = lowerPolicyParts(overlay(top, own), `${path}.trafficPolicy`, () => {});
+      lowerPolicyParts(own, `${path}.trafficPolicy`, warn, mesh);
+      const subsetSpec = lowerPolicyParts(overlay(top, own), `${path}.trafficPolicy`, () => {}, mesh);
       if (subsetSpec !== undefined)
         out.policies.push({ dialect: 'istio', service: subsetId, sources: [dr], spec: subsetSpec, path });
     });

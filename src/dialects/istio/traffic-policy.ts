@@ -1,6 +1,6 @@
 // A DestinationRule trafficPolicy (top level, per subset, per port) → a native TrafficPolicy
 // spec: loadBalancer → lb (consistentHash → ring_hash/maglev with its hash key),
-// connectionPool → limits/connectTimeout/pool, outlierDetection, tls.
+// connectionPool → limits/connectTimeout/pool, outlierDetection, tls (and meshTls).
 import type { PolicySpecInput, Warn } from '../common/lowering.ts';
 import type { IstioPolicyParts, IstioTrafficPolicy } from './destination-rule-schema.ts';
 
@@ -113,12 +113,23 @@ function lowerOutlier(
   out.outlierDetection = od;
 }
 
-function lowerTls(t: NonNullable<IstioPolicyParts['tls']>, path: string, warn: Warn, out: Spec): void {
+/**
+ * ISTIO_MUTUAL is what the mesh does anyway (nothing to set); DISABLE to a mesh service turns mesh
+ * mTLS off (`meshTls: false`), to an external one means plain TCP (the default there); SIMPLE and
+ * MUTUAL originate the given TLS instead of mesh mTLS.
+ */
+function lowerTls(
+  t: NonNullable<IstioPolicyParts['tls']>,
+  path: string,
+  warn: Warn,
+  out: Spec,
+  mesh: boolean,
+): void {
   for (const k of ['credentialName', 'subjectAltNames', 'caCrl'] as const)
     if (t[k] !== undefined) warn(`${path}.${k}`, 'not supported; ignored');
-  if (t.mode === 'DISABLE') return;
-  if (t.mode === 'ISTIO_MUTUAL') {
-    warn(`${path}.mode`, 'ISTIO_MUTUAL: mesh mTLS is the mesh identity, not set per rule; ignored');
+  if (t.mode === 'ISTIO_MUTUAL') return;
+  if (t.mode === 'DISABLE') {
+    if (mesh) out.meshTls = false;
     return;
   }
   out.tls = {
@@ -166,7 +177,13 @@ export function effectiveParts(
   return parts;
 }
 
-export function lowerPolicyParts(p: IstioPolicyParts, path: string, warn: Warn): Spec | undefined {
+/** `mesh`: the host is a mesh service (its endpoints are sidecars), not a ServiceEntry's. */
+export function lowerPolicyParts(
+  p: IstioPolicyParts,
+  path: string,
+  warn: Warn,
+  mesh: boolean,
+): Spec | undefined {
   const out: Spec = {};
   if (p.loadBalancer !== undefined) {
     const lb = lowerLb(p.loadBalancer, `${path}.loadBalancer`, warn);
@@ -175,6 +192,6 @@ export function lowerPolicyParts(p: IstioPolicyParts, path: string, warn: Warn):
   if (p.connectionPool !== undefined) lowerPool(p.connectionPool, `${path}.connectionPool`, warn, out);
   if (p.outlierDetection !== undefined)
     lowerOutlier(p.outlierDetection, `${path}.outlierDetection`, warn, out);
-  if (p.tls !== undefined) lowerTls(p.tls, `${path}.tls`, warn, out);
+  if (p.tls !== undefined) lowerTls(p.tls, `${path}.tls`, warn, out, mesh);
   return Object.keys(out).length === 0 ? undefined : out;
 }
