@@ -19,6 +19,7 @@ import {
   RewritePolicy,
 } from './policy.ts';
 import { ClusterMtls, InboundSecurity, ListenerMtls, WorkloadSecrets } from './security.ts';
+import { TELEMETRY_DEFAULTS, TelemetryConfig } from './telemetry.ts';
 
 export { Duration };
 
@@ -283,6 +284,8 @@ export const ProxyConfig = z
     secrets: WorkloadSecrets.optional(),
     /** Checked on inbound traffic: JWT authentication, then authorization. */
     inboundSecurity: InboundSecurity.default({ jwtRules: [], authorization: [] }),
+    /** Metrics, tracing and access logs. */
+    telemetry: TelemetryConfig.default(TELEMETRY_DEFAULTS),
   })
   .strict();
 export type ProxyConfig = z.infer<typeof ProxyConfig>;

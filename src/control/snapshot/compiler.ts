@@ -21,6 +21,7 @@ import type {
   WorkloadResource,
 } from '../../resources/kinds.ts';
 import type { InboundSecurity, MtlsMode } from '../../model/security.ts';
+import { TELEMETRY_DEFAULTS } from '../../model/telemetry.ts';
 import { serviceCluster } from './clusters.ts';
 import { localParts, OUTBOUND_ROUTE_TABLE } from './local.ts';
 import { serviceRoutes, serviceVirtualHost, type ServiceRoutes } from './outbound.ts';
@@ -109,6 +110,7 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
       ],
       clusters: [...local.clusters, ...outbound.clusters],
       inboundSecurity: local.inboundSecurity,
+      telemetry: TELEMETRY_DEFAULTS,
       ...(this.security === undefined ? {} : { secrets: { trustBundle: this.security.trustBundle } }),
     };
     // The shared part is hashed once; each proxy hashes only its own small part on top.
