@@ -23,6 +23,8 @@ export interface Measured {
   at1k?: LoadgenResult;
   at5k?: LoadgenResult;
   cpuSPer1k?: number;
+  /** Proxy CPU µs per request during the saturation run (raw only). */
+  satCpuUsPerReq?: number;
   rssMb?: number;
   errors: string[];
   warnings: string[];

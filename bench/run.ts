@@ -35,7 +35,7 @@ interface Durations {
   limitS: number;
 }
 const FULL: Durations = { rateAttempts: 2, warmS: 3, wrkS: 10, rateWarmS: 2, rateS: 10, limitS: 900 };
-const QUICK: Durations = { rateAttempts: 1, warmS: 1, wrkS: 3, rateWarmS: 0.5, rateS: 2.5, limitS: 170 };
+const QUICK: Durations = { rateAttempts: 1, warmS: 1, wrkS: 3, rateWarmS: 0.5, rateS: 2.5, limitS: 240 };
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -74,8 +74,12 @@ async function measure(t: RunningTarget, d: Durations): Promise<Measured> {
   const wrk = { url: t.url, threads: 1, connections: 64, core: CLIENT_CORE };
   await step(m, 'warm-up', () => runWrk({ ...wrk, durationS: d.warmS }));
   m.wrk = await step(m, 'saturation', async () => {
+    const cpuBefore = cpuSeconds(t.pids);
     const r = await runWrk({ ...wrk, durationS: d.wrkS });
     checkErrors('wrk', r.errors, r.requests + r.errors);
+    // Per request at saturation: what a proxy's own work costs, whatever else slowed the run.
+    if (t.pids.length > 0 && r.requests > 0)
+      m.satCpuUsPerReq = ((cpuSeconds(t.pids) - cpuBefore) / r.requests) * 1e6;
     return r;
   });
   // The generator shares core 1 with the upstream (and, on a shared machine, with whatever else
@@ -175,7 +179,10 @@ async function proxyScenario(opts: { quick: boolean; only?: string[]; out: strin
   const rows: Record<string, TargetRow> = {};
   for (const t of targets) rows[t.name] = row(measured.get(t.name), direct, t.name === 'direct');
   const raw: Record<string, unknown> = {};
-  for (const [name, m] of measured) raw[name] = { wrk: m.wrk, at_1k: m.at1k, at_5k: m.at5k };
+  for (const [name, m] of measured) {
+    const satCpu = m.satCpuUsPerReq === undefined ? null : Number(m.satCpuUsPerReq.toFixed(2));
+    raw[name] = { wrk: m.wrk, at_1k: m.at1k, at_5k: m.at5k, sat_cpu_us_per_req: satCpu };
+  }
   const meta = { ...machineInfo(), quick: opts.quick, durations_s: d, placement: PLACEMENT, loadavg_start };
   const result = { targets: rows, meta: { ...meta, loadavg_end: loadavg() }, errors, warnings, raw };
   mkdirSync(dirname(opts.out), { recursive: true });

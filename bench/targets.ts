@@ -1,120 +1,31 @@
 // How each target of the proxy scenario starts: generated configs in a temp dir, every process
-// a child of the bench pinned with taskset, on 127.0.0.1 ports picked free.
+// a child of the bench pinned with taskset, on 127.0.0.1 ports picked free. The Trellis targets
+// are in targets-trellis.ts, what they all share in target-procs.ts.
 import { writeFileSync } from 'node:fs';
-import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import type { ProxyConfigInput } from '../src/model/schema.ts';
-import { spawnPinned, stop, type Spawned } from './proc.ts';
+import { issuePairCerts, type MeshCertFiles, type PairCerts } from './mesh-certs.ts';
+import { spawnPinned } from './proc.ts';
+import {
+  freePort,
+  NGINX_HTTP,
+  NGINX_MAIN,
+  nginx,
+  startAll,
+  type RunningTarget,
+  type Target,
+  type TargetContext,
+} from './target-procs.ts';
+import { TRELLIS_TARGETS } from './targets-trellis.ts';
 
-/** The upstream's answer: exactly 1024 bytes, no characters nginx would interpret. */
-export const BODY = 'x'.repeat(1023) + '\n';
-
-export interface TargetContext {
-  tmp: string;
-  upstreamPort: number;
-  /** Core the proxy under test is pinned to. */
-  proxyCore: number;
-}
-
-export interface RunningTarget {
-  /** URL the load generators hit. */
-  url: string;
-  /** Processes whose CPU and RSS are charged to the target (empty for direct). */
-  pids: number[];
-  stop(): Promise<void>;
-}
-
-export interface Target {
-  name: string;
-  start(ctx: TargetContext): Promise<RunningTarget>;
-}
+export { freePort, type RunningTarget, type Target, type TargetContext } from './target-procs.ts';
+export { trellisConfig } from './targets-trellis.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const peer = (file: string): string => join(ROOT, 'bench', 'peers', file);
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-function getStatus(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = get(url, { agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-  });
-}
-
-/** The lines of a process's output that say what went wrong (else its end). */
-function gist(output: string): string {
-  const lines = output.split('\n').filter((l) => /error|alert|emerg|fatal|cannot|refused/i.test(l));
-  return (lines.length > 0 ? lines.slice(0, 3).join(' / ') : output).trim().slice(-400);
-}
-
-/** Waits (at most 10 s) until `url` answers 200; fails early when a process exits. */
-async function ready(url: string, procs: Spawned[]): Promise<void> {
-  let exited: Spawned | undefined;
-  for (const p of procs) void p.exited.then(() => (exited ??= p));
-  let last = 0;
-  for (let i = 0; i < 100; i++) {
-    if (exited) throw new Error(`process exited during start-up: ${gist(exited.output())}`);
-    last = await getStatus(url);
-    if (last === 200) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const out = procs.map((p) => gist(p.output())).join(' | ');
-  throw new Error(`${url} not ready after 10 s (last status ${last || 'none'}) ${out}`);
-}
-
-/** Starts the processes and waits until `url` answers through all of them; cleans up on failure. */
-async function startAll(url: string, spawners: Array<() => Spawned>): Promise<RunningTarget> {
-  const procs: Spawned[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const p of procs.reverse()) await stop(p);
-  };
-  try {
-    for (const s of spawners) procs.push(s());
-    await ready(url, procs);
-  } catch (err) {
-    await stopAll();
-    throw err;
-  }
-  return { url, pids: procs.map((p) => p.pid), stop: stopAll };
-}
-
-const NGINX_MAIN = (tmp: string, name: string): string => `
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${join(tmp, `${name}.pid`)};
-error_log ${join(tmp, `${name}-error.log`)} warn;
-events { worker_connections 8192; }
-`;
-const NGINX_HTTP = (tmp: string): string => `
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  client_body_temp_path ${tmp}/body; proxy_temp_path ${tmp}/proxy; fastcgi_temp_path ${tmp}/fcgi;
-  uwsgi_temp_path ${tmp}/uwsgi; scgi_temp_path ${tmp}/scgi;
-`;
-
-function nginx(tmp: string, name: string, core: number, conf: string): () => Spawned {
-  const file = join(tmp, `${name}.conf`);
-  writeFileSync(file, conf);
-  return () => spawnPinned(core, 'nginx', ['-p', tmp, '-e', join(tmp, `${name}-error.log`), '-c', file]);
-}
+/** The upstream's answer: exactly 1024 bytes, no characters nginx would interpret. */
+export const BODY = 'x'.repeat(1023) + '\n';
 
 /** The upstream: nginx, 1 worker, a fixed 1 KB body. */
 export async function startUpstream(tmp: string, core: number): Promise<RunningTarget & { port: number }> {
@@ -132,11 +43,35 @@ http {${NGINX_HTTP(tmp)}
   return { ...t, port };
 }
 
-const nginxProxy: Target = {
-  name: 'nginx',
-  async start({ tmp, upstreamPort, proxyCore }) {
-    const port = await freePort();
-    const conf = `${NGINX_MAIN(tmp, 'nginx-proxy')}
+/** TLS on an nginx proxy: terminate mTLS (`listen`), or originate it to the upstream (`origin`). */
+interface NginxTls {
+  side: 'listen' | 'origin';
+  certs: MeshCertFiles;
+}
+
+/** nginx, 1 worker, `proxy_pass` to `upstreamPort` over keep-alive connections. */
+function nginxProxyConf(
+  tmp: string,
+  name: string,
+  port: number,
+  upstreamPort: number,
+  tls?: NginxTls,
+): string {
+  const c = tls?.certs;
+  // Server side: a client certificate chaining to the bundle is required, as in STRICT mTLS.
+  const listenTls =
+    tls?.side === 'listen' && c
+      ? `ssl_certificate ${c.certChainFile}; ssl_certificate_key ${c.privateKeyFile};
+    ssl_client_certificate ${c.trustBundleFile}; ssl_verify_client on; ssl_protocols TLSv1.3;`
+      : '';
+  // Client side: nginx can check a server's DNS name, not a SPIFFE URI SAN, so it does not
+  // verify the server (a handshake-time cost only, which keep-alive amortises).
+  const originTls =
+    tls?.side === 'origin' && c
+      ? `proxy_ssl_certificate ${c.certChainFile}; proxy_ssl_certificate_key ${c.privateKeyFile};
+      proxy_ssl_protocols TLSv1.3; proxy_ssl_session_reuse on; proxy_ssl_verify off;`
+      : '';
+  return `${NGINX_MAIN(tmp, name)}
 http {${NGINX_HTTP(tmp)}
   upstream backend {
     server 127.0.0.1:${upstreamPort};
@@ -145,18 +80,59 @@ http {${NGINX_HTTP(tmp)}
     keepalive_timeout 300s;
   }
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port}${tls?.side === 'listen' ? ' ssl' : ''} backlog=4096;
+    ${listenTls}
     location / {
-      proxy_pass http://backend;
+      proxy_pass ${tls?.side === 'origin' ? 'https' : 'http'}://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      ${originTls}
     }
   }
 }
 `;
+}
+
+const nginxProxy: Target = {
+  name: 'nginx',
+  async start({ tmp, upstreamPort, proxyCore }) {
+    const port = await freePort();
+    const conf = nginxProxyConf(tmp, 'nginx-proxy', port, upstreamPort);
     return startAll(`http://127.0.0.1:${port}/`, [nginx(tmp, 'nginx-proxy', proxyCore, conf)]);
   },
 };
+
+/**
+ * nginx → nginx → upstream, both on the proxy core: the native reference for trellis-pair; with
+ * `mtls`, TLS 1.3 with client certificates (the same CA and key type as trellis-pair-mtls).
+ */
+export async function startNginxPair(
+  { tmp, upstreamPort, proxyCore }: TargetContext,
+  o: { mtls: boolean },
+): Promise<RunningTarget & { serverPort: number; certs?: PairCerts }> {
+  const name = o.mtls ? 'nginx-pair-mtls' : 'nginx-pair';
+  const [serverPort, clientPort] = [await freePort(), await freePort()];
+  const certs = o.mtls ? await issuePairCerts(join(tmp, `${name}-certs`)) : undefined;
+  const serverConf = nginxProxyConf(
+    tmp,
+    `${name}-server`,
+    serverPort,
+    upstreamPort,
+    certs && { side: 'listen', certs: certs.server },
+  );
+  const clientConf = nginxProxyConf(
+    tmp,
+    `${name}-client`,
+    clientPort,
+    serverPort,
+    certs && { side: 'origin', certs: certs.client },
+  );
+  const running = await startAll(`http://127.0.0.1:${clientPort}/`, [
+    nginx(tmp, `${name}-server`, proxyCore, serverConf),
+    nginx(tmp, `${name}-client`, proxyCore, clientConf),
+  ]);
+  return { ...running, serverPort, ...(certs !== undefined ? { certs } : {}) };
+}
 
 const haproxy: Target = {
   name: 'haproxy',
@@ -201,76 +177,6 @@ function nodePeer(name: string, file: string): Target {
   };
 }
 
-/** A Trellis config: one listener, one route table matching everything, one cluster. */
-export function trellisConfig(o: {
-  port: number;
-  adminPort: number;
-  direction: 'outbound' | 'inbound';
-  upstreamPort: number;
-}): ProxyConfigInput {
-  return {
-    version: 'bench',
-    node: { id: `bench-${o.direction}` },
-    admin: { address: '127.0.0.1', port: o.adminPort },
-    listeners: [
-      {
-        name: `bench-${o.direction}`,
-        direction: o.direction,
-        address: '127.0.0.1',
-        port: o.port,
-        protocol: 'http1',
-        routeTable: 'bench',
-      },
-    ],
-    routeTables: [
-      {
-        name: 'bench',
-        virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ backends: [{ cluster: 'upstream' }] }] }],
-      },
-    ],
-    clusters: [
-      { name: 'upstream', protocol: 'http1', endpoints: [{ address: '127.0.0.1', port: o.upstreamPort }] },
-    ],
-  };
-}
-
-/** The `trellis` command as users run it: the build in dist/ (bench/run.ts builds first), with its default flags. */
-const TRELLIS_BIN = join(ROOT, 'bin', 'trellis.js');
-
-async function trellisProxy(
-  tmp: string,
-  core: number,
-  name: string,
-  direction: 'outbound' | 'inbound',
-  upstreamPort: number,
-): Promise<{ port: number; spawn: () => Spawned }> {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const file = join(tmp, `${name}.yaml`);
-  writeFileSync(file, stringify(trellisConfig({ port, adminPort, direction, upstreamPort })));
-  const args = [TRELLIS_BIN, 'proxy', '--config', file];
-  // The build bench/run.ts just made, even if a source file changed since (a shared checkout).
-  const env = { ...process.env, TRELLIS_ENTRY: 'dist' };
-  return { port, spawn: () => spawnPinned(core, process.execPath, args, env) };
-}
-
-const trellis: Target = {
-  name: 'trellis',
-  async start({ tmp, upstreamPort, proxyCore }) {
-    const p = await trellisProxy(tmp, proxyCore, 'trellis', 'outbound', upstreamPort);
-    return startAll(`http://127.0.0.1:${p.port}/`, [p.spawn]);
-  },
-};
-
-/** Client-side proxy (outbound) → server-side proxy (inbound) → upstream; both on the proxy core. */
-const trellisPair: Target = {
-  name: 'trellis-pair',
-  async start({ tmp, upstreamPort, proxyCore }) {
-    const server = await trellisProxy(tmp, proxyCore, 'trellis-pair-server', 'inbound', upstreamPort);
-    const client = await trellisProxy(tmp, proxyCore, 'trellis-pair-client', 'outbound', server.port);
-    return startAll(`http://127.0.0.1:${client.port}/`, [server.spawn, client.spawn]);
-  },
-};
-
 const direct: Target = {
   name: 'direct',
   start: ({ upstreamPort }) =>
@@ -280,9 +186,10 @@ const direct: Target = {
 /** In table order. `direct` first: the others' added latency is computed against it. */
 export const TARGETS: readonly Target[] = [
   direct,
-  trellis,
-  trellisPair,
+  ...TRELLIS_TARGETS,
   nginxProxy,
+  { name: 'nginx-pair', start: (ctx) => startNginxPair(ctx, { mtls: false }) },
+  { name: 'nginx-pair-mtls', start: (ctx) => startNginxPair(ctx, { mtls: true }) },
   haproxy,
   nodePeer('undici-proxy', 'undici-proxy.ts'),
   nodePeer('http-proxy', 'http-proxy.ts'),

@@ -8,7 +8,14 @@ import { nowMs, round, sleep, waitForLine, type Child } from './procs.ts';
 import { z } from 'zod';
 import { RateResult, RateStarted } from './rate-client.ts';
 import { summarize, type Summary } from './stats.ts';
-import { apiGet, proxyStatus, startControlPlane, startRun, type ControlProcess } from './trellis.ts';
+import {
+  apiGet,
+  proxyStatus,
+  startControlPlane,
+  startRun,
+  type ControlApi,
+  type ControlProcess,
+} from './trellis.ts';
 
 const APP = fileURLToPath(new URL('./app-server.ts', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./rate-client.ts', import.meta.url));
@@ -54,10 +61,10 @@ export interface OutageResult {
 /** The part of GET /api/v1/services/NS/NAME read here. */
 const ServiceEndpoints = z.object({ endpoints: z.array(z.object({ ready: z.boolean() })) });
 
-async function waitReady(controlUrl: string, service: string, timeoutMs: number): Promise<void> {
+async function waitReady(control: ControlApi, service: string, timeoutMs: number): Promise<void> {
   const deadline = nowMs() + timeoutMs;
   while (nowMs() < deadline) {
-    const body = await apiGet(controlUrl, `/api/v1/services/default/${service}`).catch(() => undefined);
+    const body = await apiGet(control, `/api/v1/services/default/${service}`).catch(() => undefined);
     const d = ServiceEndpoints.safeParse(body);
     if (d.success && d.data.endpoints.some((e) => e.ready)) return;
     await sleep(200);
@@ -65,10 +72,10 @@ async function waitReady(controlUrl: string, service: string, timeoutMs: number)
   throw new Error(`service ${service} has no ready endpoint after ${timeoutMs} ms`);
 }
 
-async function waitReconnected(controlUrl: string, proxies: number, timeoutMs: number): Promise<boolean> {
+async function waitReconnected(control: ControlApi, proxies: number, timeoutMs: number): Promise<boolean> {
   const deadline = nowMs() + timeoutMs;
   while (nowMs() < deadline) {
-    const rows = await proxyStatus(controlUrl).catch(() => []);
+    const rows = await proxyStatus(control).catch(() => []);
     if (rows.length >= proxies && rows.every((r) => r.acked !== undefined)) return true;
     await sleep(100);
   }
@@ -105,9 +112,9 @@ export async function runOutage(
   let cp: ControlProcess | undefined;
   try {
     cp = await startControlPlane(tmp, 0, opts.controlCore);
-    const { url, port } = cp;
-    children.push(startRun(url, 'server', [process.execPath, APP, 'server'], opts.othersCore));
-    await waitReady(url, 'server', 60_000);
+    const port = cp.port;
+    children.push(startRun(cp, 'server', [process.execPath, APP, 'server'], opts.othersCore));
+    await waitReady(cp, 'server', 60_000);
     const args = [
       '--target',
       'http://server/',
@@ -118,7 +125,7 @@ export async function runOutage(
       '--warmup',
       '5',
     ];
-    const client = startRun(url, 'client', [process.execPath, CLIENT, ...args], opts.othersCore);
+    const client = startRun(cp, 'client', [process.execPath, CLIENT, ...args], opts.othersCore);
     children.push(client);
     const result = waitForLine(client, 'rate client', (times.totalS + 90) * 1000, (line) =>
       line.startsWith('{"type":"result"') ? RateResult.parse(JSON.parse(line)) : undefined,
@@ -136,7 +143,7 @@ export async function runOutage(
     await sleep(killedAt + times.downS * 1000 - nowMs());
     const restartedAt = nowMs();
     cp = await startControlPlane(tmp, port, opts.controlCore);
-    const reconnected = await waitReconnected(cp.url, 2, 30_000);
+    const reconnected = await waitReconnected(cp, 2, 30_000);
     const reconnectS = reconnected ? round((nowMs() - restartedAt) / 1000, 2) : null;
     opts.log(
       `control plane restarted; proxies back ${reconnectS === null ? 'not within 30 s' : `in ${reconnectS} s`}`,

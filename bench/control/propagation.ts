@@ -7,6 +7,7 @@
 import http from 'node:http';
 import { z } from 'zod';
 import { startAppServer, type AppServer } from './app-server.ts';
+import { JoinTokenCache } from './join-tokens.ts';
 import { nowMs, sleep } from './procs.ts';
 import { SimProxy, simRegistration } from './sim-proxy.ts';
 import { summarize, type Summary } from './stats.ts';
@@ -138,7 +139,7 @@ export async function runPropagation(
   try {
     cp = await startControlPlane(tmp, 0, opts.controlCore);
     const url = cp.url;
-    await apiApply(url, `${SWITCH_SERVICE}---\n${trafficRoute('switch', 'default', { blue: 1 })}`);
+    await apiApply(cp, `${SWITCH_SERVICE}---\n${trafficRoute('switch', 'default', { blue: 1 })}`);
 
     const services = [...TARGETS, ...Array.from({ length: REAL_CALLERS }, (_, i) => `caller${i}`)];
     for (const name of services) apps.push(await startAppServer(name));
@@ -146,15 +147,16 @@ export async function runPropagation(
     // Pushed as each comes up, so a failure still leaves the others to be stopped below.
     await Promise.all(
       services.map(async (name, i) =>
-        sidecars.push(await startSidecar(url, name, apps[i]!.port, opts.othersCore)),
+        sidecars.push(await startSidecar(cp!, name, apps[i]!.port, opts.othersCore)),
       ),
     );
     const callers = sidecars.filter((s) => s.name.startsWith('caller'));
 
     const simCount = PROXIES - sidecars.length;
+    const joinTokens = new JoinTokenCache(cp);
     for (let i = 0; i < simCount; i++) {
       const reg = simRegistration(i, `sim${i % SIM_SERVICES}`, 'default');
-      sims.push(new SimProxy({ controlUrl: url, registration: reg, inspect: switchTarget }));
+      sims.push(new SimProxy({ controlUrl: url, registration: reg, inspect: switchTarget, joinTokens }));
     }
     for (let i = 0; i < sims.length; i += 20)
       await Promise.all(sims.slice(i, i + 20).map((s) => s.connect()));
@@ -181,7 +183,7 @@ export async function runPropagation(
       const t0 = nowMs();
       const deadline = t0 + CONVERGE_MS;
       const probes = callers.map((c, i) => probeUntil(agents[i]!, c.ports.outbound, target, deadline));
-      await apiApply(url, trafficRoute('switch', 'default', { [target]: 1 }));
+      await apiApply(cp, trafficRoute('switch', 'default', { [target]: 1 }));
       applyMs.push(nowMs() - t0);
       const [r, s] = await Promise.all([Promise.all(probes), simsUntil(sims, t0, target, deadline)]);
       const took = [...r, ...s].map((at) => (at === undefined ? Infinity : at - t0));
@@ -200,7 +202,7 @@ export async function runPropagation(
       );
       await sleep(300 + Math.random() * 200);
     }
-    const status = await proxyStatus(url);
+    const status = await proxyStatus(cp);
     return {
       proxies: {
         total: status.length,

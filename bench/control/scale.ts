@@ -92,6 +92,7 @@ export async function runScale(
         Fleet.start(
           {
             controlUrl: cp!.url,
+            adminToken: cp!.token,
             from: k * per,
             count: Math.min(per, opts.proxies - k * per),
             services: SERVICES,
@@ -116,12 +117,12 @@ export async function runScale(
 
     const pushes: FullPush[] = [];
     for (let k = 1; k <= opts.pushes; k++) {
-      const before = await revisionOf(cp.url);
+      const before = await revisionOf(cp);
       const logged = cp.pushes.length;
       const cpu0 = cpuSeconds([pid]);
       const t0 = nowMs();
       // svc0 is called by every proxy (default scope: all): its route changes every snapshot.
-      await apiApply(cp.url, trafficRoute('svc0', 'ns0', { svc0: 100 - k, svc10: k }));
+      await apiApply(cp, trafficRoute('svc0', 'ns0', { svc0: 100 - k, svc10: k }));
       const deadline = t0 + PUSH_BOUND_MS;
       let replies = await queryAll(fleets, before + 1, t0);
       while (replies.reduce((n, r) => n + r.ackTimes.length, 0) < connected && nowMs() < deadline) {

@@ -4,8 +4,10 @@
 //
 // Simulated proxy i registers workload `svcS-simI` of service svcS, S = i mod services, in
 // namespace nsK, K = S mod namespaces: 2,000 proxies over 1,000 services give 2 endpoints each.
+// Its service account is svcS: the child mints one join token per account with the admin token.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { JoinTokenCache } from './join-tokens.ts';
 import { SimProxy, simRegistration } from './sim-proxy.ts';
 import { spawnTracked, type Child } from './procs.ts';
 
@@ -13,6 +15,8 @@ import { spawnTracked, type Child } from './procs.ts';
 export const FleetStart = z.strictObject({
   type: z.literal('start'),
   controlUrl: z.string(),
+  /** The control plane's admin token: the child mints join tokens with it. */
+  adminToken: z.string().min(1),
   /** Index of the first proxy (fleets split one numbering, so names and addresses never clash). */
   from: z.number().int().min(0),
   count: z.number().int().min(0),
@@ -88,12 +92,12 @@ async function runFleet(
 ): Promise<void> {
   const began = performance.now();
   let connected = 0;
+  const tokens = new JoinTokenCache({ url: start.controlUrl, token: start.adminToken });
   for (let k = 0; k < start.count; k++) {
     const i = start.from + k;
     const { service, namespace } = serviceOf(i, start.services, start.namespaces);
-    proxies.push(
-      new SimProxy({ controlUrl: start.controlUrl, registration: simRegistration(i, service, namespace) }),
-    );
+    const registration = simRegistration(i, service, namespace);
+    proxies.push(new SimProxy({ controlUrl: start.controlUrl, registration, joinTokens: tokens }));
   }
   const failed: string[] = [];
   let next = 0;

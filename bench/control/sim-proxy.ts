@@ -1,13 +1,15 @@
 // A simulated proxy: one push stream speaking src/control/protocol.ts like a sidecar does — hello
 // with its own workload, ACK for every snapshot, a `status` heartbeat at the rate the control plane
 // asks — but without a data plane, so thousands fit in one process. It reads a snapshot's version
-// from the first bytes of the message instead of parsing megabytes of JSON it would not use.
+// from the first bytes of the message instead of parsing megabytes of JSON it would not use. Like a
+// sidecar it presents a join token for its service account on the upgrade (bench/control/join-tokens.ts).
 import {
   PROTOCOL_VERSION,
   STREAM_PATH,
   type ClientMessage,
   type WorkloadRegistration,
 } from '../../src/control/protocol.ts';
+import type { JoinTokenCache } from './join-tokens.ts';
 import { nowMs } from './procs.ts';
 import { LiteWebSocket, type LiteMessage } from './ws-lite.ts';
 
@@ -26,6 +28,8 @@ export interface SimProxyOptions {
   inspect?: (text: string) => string | undefined;
   /** How many received snapshots to remember. */
   keep?: number;
+  /** Where the join token of the registration's service account comes from (asked on every dial); none: no token. */
+  joinTokens?: Pick<JoinTokenCache, 'get'>;
 }
 
 const VERSION_PREFIX = /^\{"type":"snapshot","version":"([^"]*)"/;
@@ -76,9 +80,31 @@ export class SimProxy {
 
   private dial(): void {
     if (this.stopped) return;
+    const { joinTokens, registration } = this.opts;
+    if (joinTokens === undefined) return this.connectStream(undefined);
+    joinTokens.get(registration.namespace, registration.spec.serviceAccount).then(
+      (token) => this.connectStream(token),
+      (err: unknown) => {
+        // The control plane may be down (it is, in the outage): try again like any failed dial.
+        this.closedBy = `no join token: ${err instanceof Error ? err.message : String(err)}`;
+        this.redial();
+      },
+    );
+  }
+
+  /** Backs off (jittered, 200 ms doubling up to 3 s) and dials again. */
+  private redial(): void {
+    if (this.stopped) return;
+    const cap = Math.min(3000, 200 * 2 ** this.attempt++);
+    this.retry = setTimeout(() => this.dial(), cap / 2 + (Math.random() * cap) / 2);
+  }
+
+  private connectStream(token: string | undefined): void {
+    if (this.stopped) return;
     const url = new URL(STREAM_PATH, this.opts.controlUrl.replace(/^http/, 'ws')).toString();
     let welcomed = false;
     this.ws = new LiteWebSocket(url, {
+      ...(token !== undefined ? { headers: { authorization: `Bearer ${token}` } } : {}),
       // Only what `inspect` reads needs the whole snapshot; else its first bytes are enough.
       wholeUpTo: this.opts.inspect === undefined ? 16 * 1024 : 256 * 1024 * 1024,
       onOpen: () =>
@@ -106,9 +132,7 @@ export class SimProxy {
         this.open = false;
         if (this.closedBy === undefined || welcomed) this.closedBy = `${code} ${reason}`.trim();
         if (welcomed) this.drops++;
-        if (this.stopped) return;
-        const cap = Math.min(3000, 200 * 2 ** this.attempt++);
-        this.retry = setTimeout(() => this.dial(), cap / 2 + (Math.random() * cap) / 2);
+        this.redial();
       },
     });
   }

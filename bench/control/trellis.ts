@@ -1,8 +1,11 @@
 // The real Trellis processes the control-plane bench drives — `trellis up`, `trellis sidecar`,
 // `trellis run` — started through bin/trellis.js exactly as a user would, and the REST calls it makes.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// The API wants the admin token `trellis up` writes into its dir; workloads get it as TRELLIS_TOKEN
+// and mint their own join tokens with it, as `trellis run` does for a user.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { API_TOKEN_FILES } from '../../src/control/api-auth.ts';
 import { logLine, nowMs, REPO_ROOT, spawnTracked, TRELLIS_BIN, waitForLine, type Child } from './procs.ts';
 
 const STARTUP_MS = 60_000;
@@ -16,9 +19,14 @@ export interface PushLog {
   at: number;
 }
 
-export interface ControlProcess {
-  proc: Child;
+/** What an API call needs: where the control plane is, and its admin token. */
+export interface ControlApi {
   url: string;
+  token: string;
+}
+
+export interface ControlProcess extends ControlApi {
+  proc: Child;
   port: number;
   pushes: PushLog[];
 }
@@ -57,8 +65,16 @@ export async function startControlPlane(
     STARTUP_MS,
     (line) => /API and push stream: (http:\/\/\S+)/.exec(line)?.[1],
   );
-  return { proc, url, port: Number(new URL(url).port), pushes };
+  // Written before the API listens (and kept across restarts on the same dir).
+  const token = readFileSync(join(dir, API_TOKEN_FILES.admin), 'utf8').trim();
+  return { proc, url, token, port: Number(new URL(url).port), pushes };
 }
+
+/** The environment of a workload command: the admin token, so it can mint its join token. */
+const workloadEnv = (control: ControlApi): NodeJS.ProcessEnv => ({
+  ...process.env,
+  TRELLIS_TOKEN: control.token,
+});
 
 export interface SidecarPorts {
   inbound: number;
@@ -81,7 +97,7 @@ function portsOf(log: Record<string, unknown>): SidecarPorts | undefined {
 
 /** `trellis sidecar` for an app already listening on `appPort`; resolves once it applied a snapshot. */
 export async function startSidecar(
-  controlUrl: string,
+  control: ControlApi,
   service: string,
   appPort: number,
   core: number | undefined,
@@ -91,14 +107,14 @@ export async function startSidecar(
     TRELLIS_BIN,
     'sidecar',
     '--control',
-    controlUrl,
+    control.url,
     '--service',
     service,
     '--port',
     String(appPort),
   ];
   if (name !== undefined) args.push('--name', name);
-  const proc = spawnTracked(process.execPath, args, { core });
+  const proc = spawnTracked(process.execPath, args, { core, env: workloadEnv(control) });
   const applied = waitForLine(proc, `sidecar ${service}`, STARTUP_MS, (line) =>
     logLine(line)?.msg === 'snapshot applied' ? true : undefined,
   );
@@ -113,39 +129,61 @@ export async function startSidecar(
 
 /** `trellis run --service NAME -- CMD ARGS` (the app's own stdout comes out of `proc`). */
 export function startRun(
-  controlUrl: string,
+  control: ControlApi,
   service: string,
   command: string[],
   core: number | undefined,
 ): Child {
   return spawnTracked(
     process.execPath,
-    [TRELLIS_BIN, 'run', '--control', controlUrl, '--service', service, '--', ...command],
-    { core },
+    [TRELLIS_BIN, 'run', '--control', control.url, '--service', service, '--', ...command],
+    { core, env: workloadEnv(control) },
   );
 }
 
-export async function apiGet(controlUrl: string, path: string): Promise<unknown> {
-  const res = await fetch(new URL(path, controlUrl), { signal: AbortSignal.timeout(10_000) });
+const bearer = (api: ControlApi): Record<string, string> => ({ authorization: `Bearer ${api.token}` });
+
+export async function apiGet(api: ControlApi, path: string): Promise<unknown> {
+  const res = await fetch(new URL(path, api.url), {
+    headers: bearer(api),
+    signal: AbortSignal.timeout(10_000),
+  });
   const body: unknown = await res.json();
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${JSON.stringify(body)}`);
   return body;
 }
 
 /** POST /api/v1/apply; throws unless every resource was accepted. */
-export async function apiApply(controlUrl: string, yaml: string): Promise<void> {
-  const res = await fetch(new URL('/api/v1/apply?file=bench.yaml', controlUrl), {
+export async function apiApply(api: ControlApi, yaml: string): Promise<void> {
+  const res = await fetch(new URL('/api/v1/apply?file=bench.yaml', api.url), {
     method: 'POST',
     body: yaml,
-    headers: { 'content-type': 'application/yaml' },
+    headers: { ...bearer(api), 'content-type': 'application/yaml' },
     signal: AbortSignal.timeout(30_000),
   });
   if (!res.ok) throw new Error(`apply: ${res.status} ${await res.text()}`);
   await res.arrayBuffer().catch(() => undefined);
 }
 
-export async function revisionOf(controlUrl: string): Promise<number> {
-  return z.object({ revision: z.number() }).parse(await apiGet(controlUrl, '/api/v1/health')).revision;
+export async function revisionOf(api: ControlApi): Promise<number> {
+  return z.object({ revision: z.number() }).parse(await apiGet(api, '/api/v1/health')).revision;
+}
+
+/** POST /api/v1/tokens: a join token for one service account (what a push stream must present). */
+export async function createJoinToken(
+  api: ControlApi,
+  namespace: string,
+  serviceAccount: string,
+): Promise<string> {
+  const res = await fetch(new URL('/api/v1/tokens', api.url), {
+    method: 'POST',
+    body: JSON.stringify({ namespace, serviceAccount, description: 'bench' }),
+    headers: { ...bearer(api), 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`join token for ${namespace}/${serviceAccount}: ${res.status} ${text}`);
+  return z.object({ token: z.string().min(1) }).parse(JSON.parse(text)).token;
 }
 
 /** A row of GET /api/v1/proxies (the fields the bench reads). */
@@ -158,8 +196,8 @@ const ProxyRow = z.object({
 });
 export type ProxyRow = z.infer<typeof ProxyRow>;
 
-export async function proxyStatus(controlUrl: string): Promise<ProxyRow[]> {
-  return z.object({ items: z.array(ProxyRow) }).parse(await apiGet(controlUrl, '/api/v1/proxies')).items;
+export async function proxyStatus(api: ControlApi): Promise<ProxyRow[]> {
+  return z.object({ items: z.array(ProxyRow) }).parse(await apiGet(api, '/api/v1/proxies')).items;
 }
 
 /** A TrafficRoute sending all of `service`'s traffic to `backends` (name → weight). */

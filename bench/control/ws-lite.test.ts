@@ -130,3 +130,26 @@ test('a refused upgrade ends as 1006 without opening', async (t) => {
   assert.equal(code, 1006);
   assert.equal(opened, false);
 });
+
+test('sends the extra upgrade headers (a join token), and refuses a value with a line break', async (t) => {
+  const srv = http.createServer();
+  const wss = new WebSocketServer({ server: srv });
+  const seen = new Promise<string | undefined>((resolve) =>
+    wss.once('connection', (_ws, req) => resolve(req.headers.authorization)),
+  );
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    for (const c of wss.clients) c.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    await new Promise((resolve) => srv.close(resolve));
+  });
+  const url = `ws://127.0.0.1:${(srv.address() as AddressInfo).port}/api/v1/stream`;
+  const callbacks = { onOpen: () => {}, onMessage: () => {}, onClose: () => {} };
+  const ws = new LiteWebSocket(url, { ...callbacks, headers: { authorization: 'Bearer join-123' } });
+  t.after(() => ws.terminate());
+  assert.equal(await seen, 'Bearer join-123');
+  assert.throws(
+    () => new LiteWebSocket(url, { ...callbacks, headers: { authorization: 'Bearer x\r\nX-Evil: 1' } }),
+    /line break/,
+  );
+});

@@ -19,6 +19,8 @@ export interface LiteOptions {
   /** Messages up to this size are delivered whole (default 16 KiB). */
   wholeUpTo?: number;
   handshakeTimeoutMs?: number;
+  /** Extra headers of the upgrade request (e.g. `authorization`). */
+  headers?: Record<string, string>;
   onOpen: () => void;
   onMessage: (m: LiteMessage) => void;
   /** Once, however the connection ends (1006 when no close frame came). */
@@ -55,12 +57,18 @@ export class LiteWebSocket {
     const accept = createHash('sha1')
       .update(key + GUID)
       .digest('base64');
+    let extra = '';
+    for (const [name, value] of Object.entries(opts.headers ?? {})) {
+      // A CR or LF would end the header early and let the value write its own.
+      if (/[\r\n]/.test(name + value)) throw new Error(`header ${JSON.stringify(name)} holds a line break`);
+      extra += `${name}: ${value}\r\n`;
+    }
     this.socket = net.connect({ host, port: Number(u.port || 80), noDelay: true });
     const timer = setTimeout(() => this.socket.destroy(), opts.handshakeTimeoutMs ?? 10_000);
     this.socket.on('connect', () => {
       this.socket.write(
         `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
-          `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
       );
     });
     this.socket.on('data', (chunk: Buffer) => {
