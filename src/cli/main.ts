@@ -3,9 +3,13 @@ import { Command } from 'commander';
 import { registerAnalyzeCommand } from './analyze-command.ts';
 import { registerApplyCommands } from './apply-command.ts';
 import { CliError } from './api-client.ts';
+import { registerAuthzCommands } from './authz-command.ts';
+import { registerCaCommands } from './ca-command.ts';
+import { registerCheckCommand } from './check-command.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerGetCommands } from './get-command.ts';
 import { registerHistoryCommands } from './history-command.ts';
+import { registerIdentityCommand } from './identity-command.ts';
 import { registerProxyCommand } from './proxy-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerSidecarCommand } from './sidecar-command.ts';
@@ -31,6 +35,10 @@ registerAnalyzeCommand(program);
 registerGetCommands(program);
 registerHistoryCommands(program);
 registerTokenCommands(program);
+registerIdentityCommand(program);
+registerCheckCommand(program);
+registerAuthzCommands(program);
+registerCaCommands(program);
 registerDemoCommand(program);
 
 try {

@@ -15,6 +15,8 @@
 //   POST   /api/v1/tokens                  body JSON {namespace, serviceAccount, ttl?, description?}
 //   GET    /api/v1/tokens                  join-token records (never their secrets)
 //   DELETE /api/v1/tokens/ID               revoke a join token
+//   GET    /api/v1/ca, POST /api/v1/ca/rotate|finish-rotation, GET /api/v1/identities/NS/WORKLOAD,
+//   GET    /api/v1/check, POST /api/v1/authz/explain    security tools (api-identity.ts)
 // Every route needs `Authorization: Bearer TOKEN` (api-auth.ts): the reader token may GET, the admin
 // token may do anything; join tokens are admin-only. /health is open but says only {status} then.
 // Writes take their author from the x-trellis-author header (the CLI sends user@host).
@@ -34,6 +36,7 @@ import {
   type ApiAuth,
   type ApiRole,
 } from './api-auth.ts';
+import { identityRoutes } from './api-identity.ts';
 import { createJoinToken, listJoinTokens, revokeJoinToken } from './api-join-tokens.ts';
 import { describeService } from './describe.ts';
 import { diffRevisions, listHistory, rollback, writeRecorded } from './history.ts';
@@ -151,6 +154,7 @@ const routes: [method: string, pattern: RegExp, handler: Handler, access?: Acces
     async (ctx, req, p) => revokeJoinToken(ctx.joinTokens, p.id ?? '', authorOf(req), ctx.auth?.log),
     'admin',
   ],
+  ...identityRoutes,
 ];
 
 /** Answers an /api/ request; returns false for any other path. */
