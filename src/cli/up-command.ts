@@ -17,6 +17,17 @@ interface UpOptions {
   caCert?: string;
   caKey?: string;
   caRoot?: string;
+  otlpEndpoint?: string;
+  zipkinEndpoint?: string;
+  accessLog?: string;
+}
+
+/** An http(s) URL, or an error naming the flag. */
+function endpointUrl(flag: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const ok = URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
+  if (!ok) throw new Error(`${flag} ${value}: give an http(s) URL, e.g. http://127.0.0.1:4318/v1/traces`);
+  return value;
 }
 
 export function registerUpCommand(program: Command): void {
@@ -37,12 +48,23 @@ export function registerUpCommand(program: Command): void {
     .option('--ca-cert <file>', 'your own CA: signing certificate (an intermediate may carry its chain)')
     .option('--ca-key <file>', 'your own CA: the signing key')
     .option('--ca-root <file>', 'your own CA: the root certificate(s), when --ca-cert does not end with one')
+    .option('--otlp-endpoint <url>', 'OTLP/HTTP traces endpoint of Telemetry provider otlp/opentelemetry')
+    .option('--zipkin-endpoint <url>', 'Zipkin v2 spans endpoint of Telemetry provider zipkin')
+    .option(
+      '--access-log <path>',
+      'file proxies write access logs to when a Telemetry turns them on (- = stdout)',
+    )
     .action(async (opts: UpOptions) => {
       if ((opts.caCert === undefined) !== (opts.caKey === undefined))
         throw new Error('--ca-cert and --ca-key go together');
       const certTtlMs = parseDuration(opts.certTtl);
       if (certTtlMs === undefined || certTtlMs < 60_000)
         throw new Error(`--cert-ttl ${opts.certTtl}: give a duration of at least 1m, e.g. 24h or 90m`);
+      const telemetry = {
+        otlpEndpoint: endpointUrl('--otlp-endpoint', opts.otlpEndpoint),
+        zipkinEndpoint: endpointUrl('--zipkin-endpoint', opts.zipkinEndpoint),
+        accessLogPath: opts.accessLog,
+      };
       // Loaded here, not at the top: `trellis proxy` must not pay for the control plane's modules.
       const { startControlPlane } = await import('../control/control-plane.ts');
       const { openStore } = await import('../store/index.ts');
@@ -76,6 +98,7 @@ export function registerUpCommand(program: Command): void {
           caKeyFile: opts.caKey,
           caRootFile: opts.caRoot,
         },
+        telemetry,
       });
       cp.push.onPushed = (p) => {
         if (p.sent > 0) log.info(p, 'pushed');

@@ -14,6 +14,7 @@ import {
   type MeshIdentity,
 } from './mesh-identity.ts';
 import { STREAM_PATH } from './protocol.ts';
+import type { TelemetryDefaults } from './mesh-telemetry.ts';
 import { PushServer, type PushOptions } from './push-server.ts';
 import { WorkloadRegistry, type RegistryOptions } from './registry.ts';
 
@@ -29,6 +30,8 @@ export interface ControlPlaneOptions {
   identity?: Partial<IdentityOptions> | false;
   /** Push streams must present a join token (default: whenever `auth` is on). */
   streamAuth?: boolean;
+  /** Where proxies send traces and write access logs when a Telemetry resource turns them on. */
+  telemetry?: TelemetryDefaults;
 }
 
 export interface ControlPlane {
@@ -65,7 +68,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           ...opts.identity,
           requireToken: opts.streamAuth ?? auth !== undefined,
         });
-  const push = new PushServer(view, registry, { ...DEFAULT_PUSH, ...opts.push }, security);
+  const pushOpts = { ...DEFAULT_PUSH, ...opts.push, telemetry: opts.telemetry ?? opts.push?.telemetry };
+  const push = new PushServer(view, registry, pushOpts, security);
   const ctx = { store: opts.store, view, push, auth, joinTokens, identity: security };
   const server = http.createServer((req, res) => {
     void handleApi(ctx, req, res).then((handled) => {

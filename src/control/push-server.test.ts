@@ -45,7 +45,13 @@ test('hello → welcome → snapshot of this proxy → ACK shows as acked in /ap
   // A valid model config, made for this proxy: its node, its inbound port, its app behind it.
   const config = ProxyConfig.parse(snap.config);
   assert.equal(config.version, snap.version);
-  assert.deepEqual(config.node, { id: reg.name, service: 'reviews', namespace: 'default' });
+  assert.deepEqual(config.node, {
+    id: reg.name,
+    service: 'reviews',
+    namespace: 'default',
+    workload: 'reviews-v1',
+    version: 'v1',
+  });
   const inbound = config.listeners.find((l) => l.name === 'inbound');
   assert.equal(inbound?.port, reg.spec.ports.inbound);
   assert.deepEqual(

@@ -11,6 +11,7 @@ import { createSnapshotCompiler } from './snapshot/index.ts';
 import { applyExternalServices, sidecarScope } from '../dialects/index.ts';
 import { BadStreamMessageError, ProtocolMismatchError } from './errors.ts';
 import type { MeshView } from './mesh-view.ts';
+import { meshTelemetry, type TelemetryDefaults } from './mesh-telemetry.ts';
 import {
   ClientMessage,
   CloseCode,
@@ -45,6 +46,8 @@ export interface PushOptions {
    * up every later push to every proxy.
    */
   sendTimeoutMs: number;
+  /** Endpoints of the Telemetry providers (tracing, access-log file); see mesh-telemetry.ts. */
+  telemetry?: TelemetryDefaults;
 }
 
 /** What `trellis proxy-status` shows for one proxy. */
@@ -297,7 +300,11 @@ export class PushServer {
     const revision = this.view.revision;
     const version = String(revision);
     const sec = this.security;
-    const compiler = createSnapshotCompiler(this.view.state(), sec?.meshSecurity(this.view));
+    const compiler = createSnapshotCompiler(
+      this.view.state(),
+      sec?.meshSecurity(this.view),
+      meshTelemetry(this.view, this.opts.telemetry),
+    );
     // Istio Sidecar scopes and ServiceEntry hosts/endpoints (src/dialects): what the model lacks.
     const { scopes, externals } = this.view.lowering();
     const queue = [...this.sessions];

@@ -13,7 +13,13 @@ import { resourceKey, type AnyResource, type TrafficRouteResource } from '../res
 import { validateResourceSet } from '../resources/validate.ts';
 import type { RouteMatch } from '../model/schema.ts';
 import type { FindingCode, Origin } from './common/lowering.ts';
-import { inScope, selectorLabels, workloadIdentity, type WorkloadIdentity } from './common/selector.ts';
+import {
+  inScope,
+  labelsMatch,
+  selectorLabels,
+  workloadIdentity,
+  type WorkloadIdentity,
+} from './common/selector.ts';
 import { DEFAULT_ROOT_NAMESPACE, lowerMeshState, splitResources, type DialectResource } from './index.ts';
 
 export type Severity = 'error' | 'warning';
@@ -69,7 +75,7 @@ function hasWorkloads(svc: MeshService | undefined): boolean {
   return svc !== undefined && svc.workloads.length > 0;
 }
 
-/** Security policies with a selector (or TrafficTarget destination) that no workload answers to. */
+/** Security policies and Telemetry with a selector (or TrafficTarget destination) that no workload answers to. */
 function idleSecurityPolicies(
   dialects: readonly DialectResource[],
   workloads: WorkloadIdentity[],
@@ -83,6 +89,17 @@ function idleSecurityPolicies(
       const sa = r.spec.destination.name;
       if (!workloads.some((w) => w.namespace === ns && w.serviceAccount === sa))
         idle(r, 'spec.destination', `no workload runs as service account ${ns}/${sa}`);
+      continue;
+    }
+    if (r.kind === 'Telemetry') {
+      // Workload-level Telemetry selects in its own namespace only, the root namespace included.
+      const selector = selectorLabels(r.spec.selector);
+      const ns = r.metadata.namespace;
+      if (
+        selector !== undefined &&
+        !workloads.some((w) => w.namespace === ns && labelsMatch(selector, w.labels))
+      )
+        idle(r, 'spec.selector', 'selects no workload');
       continue;
     }
     if (

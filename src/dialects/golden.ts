@@ -2,7 +2,8 @@
 // `trellis apply` parses it) over testdata/workloads.yaml, lowered, and compiled for the
 // productpage-v1 proxy; expected.json holds what came out: parse warnings, the lowered native
 // resources, and the outbound virtual hosts and clusters they produce. A case with security kinds
-// also holds the inbound security of every workload they reach (securityFor).
+// also holds the inbound security of every workload they reach (securityFor); one with Telemetry,
+// the telemetry of every workload it reaches (telemetryFor, with GOLDEN_TELEMETRY_DEFAULTS).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +20,11 @@ import {
   securityFor,
   sidecarScope,
   splitResources,
+  telemetryFor,
   workloadIdentity,
+  type TelemetryDefaults,
   type WorkloadSecurity,
+  type WorkloadTelemetry,
 } from './index.ts';
 import type { WorkloadResource } from '../resources/kinds.ts';
 import type { DialectResource } from './types.ts';
@@ -51,6 +55,32 @@ function securityOf(
     const sec = securityFor(dialects, workloadIdentity(w), { trustDomain: TRUST_DOMAIN });
     if (sec.origins.length === 0) untouched.push(name);
     else out[name] = sec;
+  }
+  return { workloads: out, untouched };
+}
+
+/** The control plane's telemetry options in every golden case. */
+export const GOLDEN_TELEMETRY_DEFAULTS: TelemetryDefaults = {
+  otlpEndpoint: 'http://otel-collector.observability:4318/v1/traces',
+  zipkinEndpoint: 'http://zipkin.istio-system:9411/api/v2/spans',
+  accessLogPath: '/var/log/trellis/access.log',
+};
+
+/** The telemetry of every workload some Telemetry reaches (by `namespace/name`), and who is left alone. */
+function telemetryOf(
+  dialects: readonly DialectResource[],
+  workloads: readonly WorkloadResource[],
+): { workloads: Record<string, WorkloadTelemetry>; untouched: string[] } {
+  const out: Record<string, WorkloadTelemetry> = {};
+  const untouched: string[] = [];
+  const named = workloads.map((w): [string, WorkloadResource] => [
+    `${w.metadata.namespace}/${w.metadata.name}`,
+    w,
+  ]);
+  for (const [name, w] of named.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const t = telemetryFor(dialects, workloadIdentity(w), GOLDEN_TELEMETRY_DEFAULTS);
+    if (t.origins.length === 0) untouched.push(name);
+    else out[name] = t;
   }
   return { workloads: out, untouched };
 }
@@ -128,6 +158,9 @@ export function runGolden(
   const security = ordered.some((r) => SECURITY_KINDS.has(r.kind))
     ? securityOf(ordered, state.workloads)
     : undefined;
+  const telemetry = ordered.some((r) => r.kind === 'Telemetry')
+    ? telemetryOf(ordered, state.workloads)
+    : undefined;
   return {
     parseWarnings: warnings.map(formatDiagnostic),
     warnings: lowered.warnings.map((w) => `[${w.code}] ${w.resource} ${w.path}: ${w.message}`),
@@ -139,6 +172,7 @@ export function runGolden(
       ...(lowered.scopes.length > 0 ? { scopes: lowered.scopes } : {}),
     },
     ...(security === undefined ? {} : { security }),
+    ...(telemetry === undefined ? {} : { telemetry }),
     compiled: {
       client: CLIENT_WORKLOAD,
       ...(scope === undefined ? {} : { scope }),

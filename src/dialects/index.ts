@@ -17,6 +17,7 @@ import {
   PeerAuthenticationResource,
   RequestAuthenticationResource,
 } from './istio/security-schema.ts';
+import { ISTIO_TELEMETRY, TelemetryResource } from './istio/telemetry-schema.ts';
 import { ISTIO_NETWORKING, VirtualServiceResource } from './istio/virtual-service-schema.ts';
 import { ServiceProfileResource } from './linkerd/schema.ts';
 import { lowerMeshState } from './lower.ts';
@@ -48,6 +49,15 @@ export {
   type WorkloadIdentity,
   type WorkloadSecurity,
 } from './security.ts';
+export {
+  lowerTelemetryWarnings,
+  prepareTelemetry,
+  telemetryFor,
+  type PreparedTelemetry,
+  type TelemetryDefaults,
+  type TelemetryOrigin,
+  type WorkloadTelemetry,
+} from './telemetry.ts';
 export type { DialectResource } from './types.ts';
 
 type Schema = z.ZodType<DialectResource>;
@@ -84,6 +94,11 @@ registerKind({
   kind: 'RequestAuthentication',
   versions: every(ISTIO_SECURITY, RequestAuthenticationResource),
   aliases: ['requestauthentications', 'ra'],
+});
+registerKind({
+  kind: 'Telemetry',
+  versions: every(ISTIO_TELEMETRY, TelemetryResource),
+  aliases: ['telemetries'],
 });
 registerKind({
   kind: 'TrafficSplit',
@@ -145,6 +160,7 @@ const DIALECT_KINDS: ReadonlySet<string> = new Set<DialectResource['kind']>([
   'AuthorizationPolicy',
   'RequestAuthentication',
   'TrafficTarget',
+  'Telemetry',
 ]);
 
 export function isDialectResource(r: AnyResource): r is DialectResource {

@@ -24,6 +24,7 @@ import { lowerServiceProfile } from './linkerd/service-profile.ts';
 import { pickPolicies, pickRoutes } from './precedence.ts';
 import { securityWarnings } from './security.ts';
 import { lowerTrafficSplit } from './smi/traffic-split.ts';
+import { telemetryWarnings } from './telemetry.ts';
 import type { DialectResource } from './types.ts';
 
 export interface LoweredMesh {
@@ -58,6 +59,7 @@ function byKind(dialects: readonly DialectResource[]): ByKind {
     AuthorizationPolicy: [],
     RequestAuthentication: [],
     TrafficTarget: [],
+    Telemetry: [],
   };
   for (const r of [...dialects].sort(byNamespaceName)) (out[r.kind] as DialectResource[]).push(r);
   return out;
@@ -88,7 +90,7 @@ function addServices(
 }
 
 export interface LowerOptions {
-  /** Istio's root namespace (mesh-wide security policies); default istio-system. */
+  /** Istio's root namespace (mesh-wide security policies and Telemetry); default istio-system. */
   rootNamespace?: string;
 }
 
@@ -131,5 +133,7 @@ export function lowerMeshState(
   // Security is lowered per workload when a proxy's snapshot is compiled (securityFor); here
   // only what it warns about, so `trellis apply` and `trellis analyze` report it.
   securityWarnings(stored.dialects, stored.workloads, opts, warnings);
+  // Telemetry likewise, per workload when compiling (telemetryFor).
+  telemetryWarnings(stored.dialects, stored.workloads, opts, warnings);
   return { state, warnings: warnings.list, routeOrigins, policyOrigins, externals, scopes };
 }

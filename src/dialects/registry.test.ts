@@ -84,6 +84,7 @@ test('every dialect kind and apiVersion parses; short names resolve', () => {
       '{ destination: { kind: ServiceAccount, name: a }, rules: [{ kind: TCPRoute, name: t }] }',
     ],
     ['access.smi-spec.io/v1alpha3', 'TrafficTarget', '{ destination: { kind: ServiceAccount, name: a } }'],
+    ['telemetry.istio.io/v1alpha1', 'Telemetry', '{ accessLogging: [{ providers: [{ name: envoy }] }] }'],
   ];
   const text = docs
     .map(([v, k, spec], i) => `apiVersion: ${v}\nkind: ${k}\nmetadata: { name: r${i}.x }\nspec: ${spec}\n`)
@@ -111,6 +112,7 @@ test('every dialect kind and apiVersion parses; short names resolve', () => {
     ra: 'RequestAuthentication',
     traffictarget: 'TrafficTarget',
     tt: 'TrafficTarget',
+    telemetries: 'Telemetry',
     svc: 'Service',
     tr: 'TrafficRoute',
   };

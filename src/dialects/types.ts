@@ -10,6 +10,7 @@ import type {
   PeerAuthenticationResource,
   RequestAuthenticationResource,
 } from './istio/security-schema.ts';
+import type { TelemetryResource } from './istio/telemetry-schema.ts';
 import type { VirtualServiceResource } from './istio/virtual-service-schema.ts';
 import type { ServiceProfileResource } from './linkerd/schema.ts';
 import type { TrafficTargetResource } from './smi/access-schema.ts';
@@ -27,6 +28,7 @@ export type {
   ServiceProfileResource,
   SidecarResource,
   SmiTCPRouteResource,
+  TelemetryResource,
   TrafficSplitResource,
   TrafficTargetResource,
   VirtualServiceResource,
@@ -46,4 +48,5 @@ export type DialectResource =
   | PeerAuthenticationResource
   | AuthorizationPolicyResource
   | RequestAuthenticationResource
-  | TrafficTargetResource;
+  | TrafficTargetResource
+  | TelemetryResource;

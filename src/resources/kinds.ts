@@ -119,6 +119,12 @@ export const ServiceSpec = z
   })
   .transform((s) => without(s, K8S_SERVICE_SPEC));
 
+/**
+ * Label on a Service that lowering synthesized for a subset (`reviews--v2`), naming the service it
+ * is a subset of: metrics report the real service, not the synthetic one.
+ */
+export const SUBSET_OF_LABEL = 'trellis.io/subset-of';
+
 export const ServiceResource = z
   .strictObject({
     apiVersion: z.literal('v1'),

@@ -2,6 +2,7 @@
 import { Cluster, Endpoint } from '../../model/schema.ts';
 import type { MeshService, ServiceId } from '../../resources/catalog.ts';
 import { serviceKey } from '../../resources/catalog.ts';
+import { SUBSET_OF_LABEL } from '../../resources/kinds.ts';
 import type { TrafficPolicyResource, WorkloadProtocol, WorkloadResource } from '../../resources/kinds.ts';
 
 // Names use ":" as separator: the model's names allow letters, digits and . _ : / - only (no "|").
@@ -79,6 +80,10 @@ export function serviceCluster(
     ...(p?.tls === undefined && p?.meshTls !== false && trustDomain !== undefined && service !== undefined
       ? { mtls: { identities: meshIdentities(service.workloads, trustDomain) } }
       : {}),
+    service: {
+      name: service?.explicit?.metadata.labels[SUBSET_OF_LABEL] ?? id.name,
+      namespace: id.namespace,
+    },
     endpoints,
     panicThreshold: p?.panicThreshold ?? CLUSTER_DEFAULTS.panicThreshold,
     ...(p?.limits === undefined ? {} : { limits: p.limits }),

@@ -21,7 +21,7 @@ import type {
   WorkloadResource,
 } from '../../resources/kinds.ts';
 import type { InboundSecurity, MtlsMode } from '../../model/security.ts';
-import { TELEMETRY_DEFAULTS } from '../../model/telemetry.ts';
+import { TELEMETRY_DEFAULTS, type TelemetryConfig } from '../../model/telemetry.ts';
 import { serviceCluster } from './clusters.ts';
 import { localParts, OUTBOUND_ROUTE_TABLE } from './local.ts';
 import { serviceRoutes, serviceVirtualHost, type ServiceRoutes } from './outbound.ts';
@@ -66,6 +66,11 @@ export interface WorkloadInboundSecurity {
   inbound: InboundSecurity;
 }
 
+/** Metrics, tracing and access logs per workload (Istio's Telemetry); default: TELEMETRY_DEFAULTS. */
+export interface MeshTelemetry {
+  forWorkload(w: WorkloadResource): TelemetryConfig;
+}
+
 export interface SnapshotCompiler {
   compile(target: ProxyTarget, opts?: SnapshotOptions): ProxyConfig;
 }
@@ -87,9 +92,11 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
   private readonly outboundCache = new Map<string, OutboundPart>();
 
   private readonly security: MeshSecurity | undefined;
+  private readonly telemetry: MeshTelemetry | undefined;
 
-  constructor(state: MeshState, security: MeshSecurity | undefined) {
+  constructor(state: MeshState, security: MeshSecurity | undefined, telemetry?: MeshTelemetry) {
     this.security = security;
+    this.telemetry = telemetry;
     this.catalog = buildServiceCatalog(state.services, state.workloads);
     this.routes = byTargetService(state.routes);
     this.policies = byTargetService(state.policies);
@@ -99,6 +106,7 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
     const w = target.workload;
     const outbound = this.outbound(w.metadata.namespace, opts.scope);
     const local = localParts(w, this.security?.forWorkload(w));
+    const telemetry = this.telemetry?.forWorkload(w) ?? TELEMETRY_DEFAULTS;
     const body = {
       node: local.node,
       admin: local.admin,
@@ -110,11 +118,12 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
       ],
       clusters: [...local.clusters, ...outbound.clusters],
       inboundSecurity: local.inboundSecurity,
-      telemetry: TELEMETRY_DEFAULTS,
+      telemetry,
       ...(this.security === undefined ? {} : { secrets: { trustBundle: this.security.trustBundle } }),
     };
     // The shared part is hashed once; each proxy hashes only its own small part on top.
-    const version = opts.version ?? sha256(outbound.hash, JSON.stringify(local)).slice(0, 16);
+    const own = telemetry === TELEMETRY_DEFAULTS ? [] : [JSON.stringify(telemetry)];
+    const version = opts.version ?? sha256(outbound.hash, JSON.stringify(local), ...own).slice(0, 16);
     return { version, ...body };
   }
 
@@ -194,8 +203,12 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
  * A compiler for one state of the mesh. Build a new one when the state changes; snapshots it
  * returns share their outbound parts with each other, so treat them as read-only.
  */
-export function createSnapshotCompiler(state: MeshState, security?: MeshSecurity): SnapshotCompiler {
-  return new CachingSnapshotCompiler(state, security);
+export function createSnapshotCompiler(
+  state: MeshState,
+  security?: MeshSecurity,
+  telemetry?: MeshTelemetry,
+): SnapshotCompiler {
+  return new CachingSnapshotCompiler(state, security, telemetry);
 }
 
 export function compileSnapshot(
@@ -203,6 +216,7 @@ export function compileSnapshot(
   target: ProxyTarget,
   opts?: SnapshotOptions,
   security?: MeshSecurity,
+  telemetry?: MeshTelemetry,
 ): ProxyConfig {
-  return createSnapshotCompiler(state, security).compile(target, opts);
+  return createSnapshotCompiler(state, security, telemetry).compile(target, opts);
 }

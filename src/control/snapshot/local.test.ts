@@ -32,7 +32,13 @@ function compile(s: MeshState, name: string, opts?: { scope?: string[]; version?
 
 test('an http workload: outbound HTTP proxy on loopback, inbound detect to the app', () => {
   const cfg = compile(state(), 'web-1');
-  assert.deepEqual(cfg.node, { id: 'web-1', service: 'web', namespace: 'default' });
+  assert.deepEqual(cfg.node, {
+    id: 'web-1',
+    service: 'web',
+    namespace: 'default',
+    workload: 'web-v1',
+    version: 'v1',
+  });
   assert.deepEqual(cfg.admin, { address: '127.0.0.1', port: 15000 });
   assert.deepEqual(
     cfg.listeners.map((l) => [

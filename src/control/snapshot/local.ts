@@ -88,7 +88,14 @@ export function localParts(w: WorkloadResource, security?: WorkloadInboundSecuri
   if (inbound !== undefined && security !== undefined && security.mtls !== 'DISABLE')
     inbound.mtls = { mode: security.mtls };
   return {
-    node: { id: w.metadata.name, service: w.spec.service, namespace: w.metadata.namespace },
+    node: {
+      id: w.metadata.name,
+      service: w.spec.service,
+      namespace: w.metadata.namespace,
+      // Metrics name a workload by app and version (instances of one deployment share it).
+      workload: `${w.metadata.labels.app}-${w.metadata.labels.version}`,
+      version: w.metadata.labels.version,
+    },
     admin: { address: '127.0.0.1', port: ports.admin ?? 0 },
     drainTimeout: CONFIG_DEFAULTS.drainTimeout,
     listeners,

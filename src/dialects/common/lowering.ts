@@ -167,11 +167,12 @@ export function buildService(
   id: ServiceId,
   spec: z.input<typeof ServiceResource>['spec'],
   warnings: Warnings,
+  labels: Record<string, string> = {},
 ): ServiceCandidate | undefined {
   const parsed = ServiceResource.safeParse({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: id.name, namespace: id.namespace, annotations: annotations([source]) },
+    metadata: { name: id.name, namespace: id.namespace, labels, annotations: annotations([source]) },
     spec,
   });
   if (!parsed.success) {

@@ -11,8 +11,9 @@ import type {
   RequestAuthenticationResource,
   TargetRef,
 } from './security-schema.ts';
+import type { TelemetryResource } from './telemetry-schema.ts';
 
-type Targeted = AuthorizationPolicyResource | RequestAuthenticationResource;
+type Targeted = AuthorizationPolicyResource | RequestAuthenticationResource | TelemetryResource;
 
 /** Who a policy applies to, once its targeting is read. */
 export type PolicyScope =
@@ -25,7 +26,7 @@ function isServiceRef(ref: TargetRef): boolean {
 }
 
 /**
- * The scope of an AuthorizationPolicy or RequestAuthentication. A targetRef to a Service of the
+ * The scope of an AuthorizationPolicy, RequestAuthentication or Telemetry. A targetRef to a Service of the
  * policy's namespace is read as its workloads (their `app` label names their service); any other
  * target (a Gateway, another namespace) is no sidecar, warned about.
  */

@@ -4,6 +4,7 @@ import { serviceKey, type ServiceId } from '../../resources/catalog.ts';
 import type { ServiceResource } from '../../resources/kinds.ts';
 import { buildService, type PolicyCandidate, type ServiceCandidate, type Warn } from '../common/lowering.ts';
 import { subsetServiceName } from '../common/names.ts';
+import { SUBSET_OF_LABEL } from '../../resources/kinds.ts';
 import type { IstioContext } from './context.ts';
 import type { DestinationRuleResource } from './destination-rule-schema.ts';
 import { effectiveParts, lowerPolicyParts, overlay } from './traffic-policy.ts';
@@ -80,7 +81,9 @@ export function lowerDestinationRules(
       const subsetId = { name: subsetServiceName(id.name, s.name), namespace: id.namespace };
       ctx.addSubset(id, s.name, subsetId);
       const selector = { ...parent.selector, ...s.labels };
-      const svc = buildService(dr, subsetId, { selector, ports: parent.ports }, ctx.base.warnings);
+      const svc = buildService(dr, subsetId, { selector, ports: parent.ports }, ctx.base.warnings, {
+        [SUBSET_OF_LABEL]: id.name,
+      });
       if (svc !== undefined) out.services.push(svc);
       const own = effectiveParts(s.trafficPolicy, ports, `${path}.trafficPolicy`, warn);
       // Warnings about the subset's own parts only: inherited ones were reported at the top level.

@@ -41,13 +41,14 @@ export const TargetRef = closedObject({
 });
 export type TargetRef = z.infer<typeof TargetRef>;
 
-const Targeting = {
+/** selector, targetRef, targetRefs: shared by the policy kinds and Telemetry. */
+export const Targeting = {
   selector: WorkloadSelector.optional(),
   targetRef: TargetRef.optional(),
   targetRefs: z.array(TargetRef).optional(),
 };
 
-function checkTargeting(
+export function checkTargeting(
   s: { selector?: WorkloadSelector | undefined; targetRef?: TargetRef | undefined; targetRefs?: TargetRef[] },
   ctx: z.RefinementCtx,
 ): void {
