@@ -5,6 +5,7 @@ import { resolveApiTarget } from './control-target.ts';
 import { obtainJoinToken } from './join-token.ts';
 import { addWorkloadOptions, parsePort, toSidecarOptions, type WorkloadFlags } from './workload-options.ts';
 import { createLogger } from '../log.ts';
+import { shutdownTracing } from '../tracing/tracer.ts';
 
 /** Set by `trellis run` for its sidecar: print the ready line on stdout, stop on EOF of stdin. */
 export const SUPERVISED_ENV = 'TRELLIS_SUPERVISED';
@@ -55,6 +56,7 @@ export function registerSidecarCommand(program: Command): void {
       clearTimeout(slow);
       log.info({ why }, 'deregistering and draining');
       await sidecar.stop();
+      await shutdownTracing();
       await join?.release();
       process.exit(0);
     };

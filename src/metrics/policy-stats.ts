@@ -14,6 +14,8 @@
 //   trellis_faults_total{route,kind}                           injected delays and aborts
 //   trellis_mirrored_total{route,cluster}                      requests mirrored
 //   trellis_concurrency_limit{cluster}                         adaptive concurrency limit now (gauge)
+//   trellis_denied_requests_total{reporter,reason}             refused by inbound security: rbac (403),
+//                                                              jwt (401), mtls_required (connection refused)
 import type { Metric, Registry, RegistryContentType } from 'prom-client';
 import { ScrapedFamily, type FamilyType } from './scraped-family.ts';
 
@@ -70,6 +72,7 @@ export class PolicyStats {
   readonly faults: SeriesFamily<'route' | 'kind'>;
   readonly mirrored: SeriesFamily<'route' | 'cluster'>;
   readonly concurrencyLimit: SeriesFamily<'cluster'>;
+  readonly denied: SeriesFamily<'reporter' | 'reason'>;
 
   constructor(registry: Registry<RegistryContentType>) {
     const f = <L extends string>(
@@ -121,5 +124,11 @@ export class PolicyStats {
     this.concurrencyLimit = f('trellis_concurrency_limit', 'Adaptive concurrency limit now.', 'gauge', [
       'cluster',
     ]);
+    this.denied = f(
+      'trellis_denied_requests_total',
+      'Requests (and, for mtls_required, connections) refused by inbound security.',
+      'counter',
+      ['reporter', 'reason'],
+    );
   }
 }

@@ -14,15 +14,16 @@
 //   trellis_upstream_connections_active{cluster}                           gauge
 //   trellis_upstream_connections_total{cluster}                            counter
 //   trellis_process_*, trellis_nodejs_*                                    prom-client default metrics
+// Per caller → callee edge (Istio's standard metrics): see edge-stats.ts. Traffic policy: policy-stats.ts.
 import { collectDefaultMetrics, type Metric, type Registry, type RegistryContentType } from 'prom-client';
+import { EdgeStats } from './edge-stats.ts';
+import { LATENCY_BOUNDS, LATENCY_BUCKETS_MS } from './histogram.ts';
 import { PolicyStats } from './policy-stats.ts';
 import { ScrapedFamily, type SeriesValue } from './scraped-family.ts';
 
 /** Upper bounds of trellis_request_duration_ms buckets, in milliseconds (+Inf is implicit). */
-export const LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
-  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
-]);
-const BOUNDS = Float64Array.from(LATENCY_BUCKETS_MS);
+export { LATENCY_BUCKETS_MS };
+const BOUNDS = LATENCY_BOUNDS;
 const BUCKET_COUNT = BOUNDS.length;
 
 /**
@@ -77,12 +78,16 @@ export function connectionClosed(c: ConnectionStats): void {
 export interface ProxyStatsOptions {
   /** Registers prom-client's process and Node.js metrics with the `trellis_` prefix (default true). */
   defaultMetrics?: boolean;
+  /** Cap on the label sets of the edge families (default 10,000); the rest fold into `unknown`. */
+  maxEdgeSeries?: number;
 }
 
 export class ProxyStats {
   readonly registry: Registry<RegistryContentType>;
   /** Counters of traffic policy (retries, overflows, ejections, ...); see policy-stats.ts. */
   readonly policy: PolicyStats;
+  /** Edge families, labelled by source and destination workload (see edge-stats.ts). */
+  readonly edge: EdgeStats;
   readonly #requests = new Map<string, RequestStats>();
   readonly #listeners = new Map<string, ConnectionStats>();
   readonly #clusters = new Map<string, ConnectionStats>();
@@ -90,6 +95,7 @@ export class ProxyStats {
   constructor(registry: Registry<RegistryContentType>, options: ProxyStatsOptions = {}) {
     this.registry = registry;
     this.policy = new PolicyStats(registry);
+    this.edge = new EdgeStats(registry, { maxSeries: options.maxEdgeSeries });
     const families = [
       new ScrapedFamily('trellis_requests_total', 'Requests received, by route and cluster.', 'counter', {
         read: (out) => this.#readRequests(out),

@@ -79,6 +79,22 @@ test('sums counters, histogram buckets and gauges over two workers', async () =>
   assert.equal(value(text, 'trellis_downstream_connections_active{listener="out"}'), 7);
   assert.equal(value(text, 'trellis_downstream_connections_total{listener="out"}'), 7);
   assert.match(text, /# TYPE trellis_request_duration_ms histogram/);
+
+  // The edge families merge the same way, label set by label set.
+  const U = 'source_namespace="unknown",source_version="unknown",source_principal="unknown"';
+  const D =
+    'destination_service="unknown",destination_namespace="unknown",destination_workload="reviews-v1",' +
+    'destination_version="unknown",destination_principal="unknown"';
+  const E = `reporter="source",source_workload="web-v1",${U},${D},route="r1",response_code="200",grpc_status="",mtls="true"`;
+  assert.equal(value(text, `trellis_edge_requests_total{${E}}`), 7);
+  assert.equal(value(text, `trellis_edge_request_duration_ms_bucket{${E},le="5"}`), 7);
+  assert.equal(value(text, `trellis_edge_request_bytes_sum{${E}}`), 70);
+  assert.equal(value(text, `trellis_edge_response_bytes_bucket{${E},le="64"}`), 7);
+  assert.equal(value(text, `trellis_edge_response_bytes_count{${E}}`), 7);
+  const T = `reporter="source",source_workload="web-v1",${U},${D},mtls="true"`;
+  assert.equal(value(text, `trellis_tcp_connections_opened_total{${T}}`), 2);
+  assert.equal(value(text, `trellis_tcp_received_bytes_total{${T}}`), 7);
+  assert.equal(value(text, 'trellis_metrics_series_overflow_total'), 0);
 });
 
 test('merges the primary registry and default metrics of every process', async () => {

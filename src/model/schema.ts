@@ -242,6 +242,8 @@ export const Cluster = z
       .optional(),
     /** Endpoints are sidecars: originate mesh mTLS with the workload certificate, check their identity. */
     mtls: ClusterMtls.optional(),
+    /** The mesh service behind this cluster (metrics: destination_service, destination_namespace). */
+    service: z.strictObject({ name: z.string().min(1), namespace: z.string().min(1) }).optional(),
     endpoints: z.array(Endpoint).default([]),
     limits: ClusterLimits.optional(),
     outlierDetection: OutlierDetection.optional(),
@@ -268,6 +270,10 @@ export const ProxyConfig = z
         id: z.string().default('proxy'),
         service: z.string().optional(),
         namespace: z.string().default('default'),
+        /** The workload's name in metrics (source_/destination_workload), e.g. `reviews-v1`. */
+        workload: z.string().min(1).optional(),
+        /** The workload's `version` label, for metrics. */
+        version: z.string().min(1).optional(),
       })
       .strict()
       .default({ id: 'proxy', namespace: 'default' }),

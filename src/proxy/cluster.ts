@@ -306,6 +306,15 @@ export interface TriedEndpoints {
   [kTriedEndpoints]?: LbEndpoint[];
 }
 
+/** Who wants to know the endpoint a request was sent to (set by edge metrics on the request). */
+export const kUpstreamObserver = Symbol('trellis.upstreamObserver');
+export interface UpstreamObserver {
+  upstreamPicked(cluster: ClusterRuntime, ep: LbEndpoint): void;
+}
+export interface UpstreamObserved {
+  [kUpstreamObserver]?: UpstreamObserver;
+}
+
 export class ClusterRuntime {
   readonly name: string;
   readonly config: Cluster;
@@ -409,6 +418,7 @@ export class ClusterRuntime {
       handler.onResponseError(NoHealthyEndpointError(this.name));
       return noop;
     }
+    (req as UpstreamObserved)[kUpstreamObserver]?.upstreamPicked(this, ep);
     const exchange = new BalancedExchange(ep, handler, this);
     exchange.inner = transport.dispatch(req, body, exchange);
     return exchange.cancel;

@@ -10,6 +10,9 @@ import type { ListenerConfigView } from './listener.ts';
 import { outboundStack } from './outbound.ts';
 import { loadMeshTls, type MeshTls } from '../tls/mesh-tls.ts';
 import { compileInboundSecurity } from './inbound-security.ts';
+import { compileTracer, type Tracer } from '../tracing/tracer.ts';
+import { compileEdgeReporters } from './edge-metrics.ts';
+import { openAccessLog } from '../accesslog/sink.ts';
 
 export interface CompiledConfig {
   readonly version: string;
@@ -19,6 +22,8 @@ export interface CompiledConfig {
   readonly counters: readonly RequestStats[];
   /** The workload certificate as TLS contexts (config `secrets`). */
   readonly meshTls: MeshTls | undefined;
+  /** Tracing of this config; call shutdown() once it is replaced (spans in flight are kept). */
+  readonly tracer?: Tracer | undefined;
 }
 
 /**
@@ -33,12 +38,17 @@ export function compileConfig(
   // First: a certificate that cannot be used refuses the config before anything is built.
   const meshTls = config.secrets === undefined ? undefined : loadMeshTls(config.secrets);
   const inboundSecurity = compileInboundSecurity(config.inboundSecurity);
+  const edge = compileEdgeReporters(config, stats, meshTls);
+  const accessLog = config.telemetry.accessLog.enabled
+    ? openAccessLog(config.telemetry.accessLog.path)
+    : undefined;
   transports.beginGeneration();
   const clusters = new Map<string, ClusterRuntime>();
   for (const c of config.clusters)
     clusters.set(c.name, new ClusterRuntime(c, transports, stats.clusterConnections(c.name), stats.policy));
   const routers = new Map<string, Router>();
   for (const t of config.routeTables) routers.set(t.name, compileRouteTable(t));
+  const tracer = compileTracer(config);
   const listeners = new Map<string, ListenerConfigView>();
   const counters: RequestStats[] = [];
   for (const l of config.listeners) {
@@ -53,6 +63,9 @@ export function compileConfig(
       counters: new RouteCounters(stats, l.direction, l.name, router),
       meshTls,
       listenerPort: l.port,
+      tracer,
+      accessLog,
+      edge: edge[l.direction],
       ...(l.direction === 'inbound' ? { inboundSecurity } : {}),
     };
     counters.push(...env.counters.all);
@@ -64,7 +77,7 @@ export function compileConfig(
           : outboundStack(env);
     listeners.set(l.name, { listener: l, env, dispatch });
   }
-  return { version: config.version, config, listeners, counters, meshTls };
+  return { version: config.version, config, listeners, counters, meshTls, tracer };
 }
 
 const emptyRouter: Router = { match: () => undefined, routes: [] };

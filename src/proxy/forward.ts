@@ -1,6 +1,7 @@
 // Routing, the bottom of both stacks: match the route by authority, path, method, headers, then
 // hand the request to that route's compiled pipeline (route-runtime.ts).
 import type { MeshTls } from '../tls/mesh-tls.ts';
+import type { AccessLogSink } from '../accesslog/sink.ts';
 import type { CompiledInboundSecurity } from './inbound-security.ts';
 import { RouteNotFoundError } from '../errors.ts';
 import type { MatchedRoute, Router } from '../route/index.ts';
@@ -8,6 +9,8 @@ import type { ClusterRuntime } from './cluster.ts';
 import type { RouteRuntimes } from './route-runtime.ts';
 import type { Cancel, Dispatch, ProxyRequest, RequestBody, ResponseHandler } from './types.ts';
 import type { ProxyStats, RequestStats } from '../metrics/proxy-stats.ts';
+import type { Tracer } from '../tracing/tracer.ts';
+import type { EdgeReporter } from './edge-metrics.ts';
 
 export interface StackEnv {
   listener: string;
@@ -22,6 +25,12 @@ export interface StackEnv {
   inboundSecurity?: CompiledInboundSecurity | undefined;
   /** The listener's configured port (what `destination.port` means without an app port). */
   listenerPort: number;
+  /** The config's tracing (telemetry.tracing); undefined when it is off. */
+  tracer?: Tracer | undefined;
+  /** Edge metrics for this listener's direction (source or destination reporter); see edge-metrics.ts. */
+  edge?: EdgeReporter | undefined;
+  /** Where access-log lines go; undefined: access logs are off (no layer is built). */
+  accessLog?: AccessLogSink | undefined;
 }
 
 const noop: Cancel = () => {};

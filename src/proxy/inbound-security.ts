@@ -6,10 +6,10 @@ import type net from 'node:net';
 import type { RequestAttributes } from '../authz/attributes.ts';
 import { compileAuthorization, type Authorizer } from '../authz/engine.ts';
 import { compileJwtRules, type RequestAuthenticator } from '../authn/jwt.ts';
-import { AccessDeniedError, JwtRejectedError } from '../errors.ts';
+import { AccessDeniedError, JwtRejectedError, type ProxyError } from '../errors.ts';
 import type { InboundSecurity } from '../model/security.ts';
 import type { ConnectionSource } from '../tls/peer-identity.ts';
-import type { Cancel, HeaderList, Layer, ProxyRequest } from './types.ts';
+import type { Cancel, HeaderList, Layer, ProxyRequest, ResponseHandler } from './types.ts';
 
 export interface CompiledInboundSecurity {
   authorizer: Authorizer;
@@ -26,6 +26,9 @@ export function compileInboundSecurity(s: InboundSecurity): CompiledInboundSecur
 }
 
 const XFCC = 'x-forwarded-client-cert';
+
+/** Told of each request a layer refuses, before it is answered (metrics: see edge-metrics.ts). */
+export type DenialSink = (req: ProxyRequest, err: ProxyError, reason: 'rbac' | 'jwt') => void;
 const noop: Cancel = () => {};
 
 /** A verified JWT travels with its request to the authorization layer. */
@@ -45,7 +48,7 @@ export function clientCertLayer(ownId: string | undefined): Layer {
   };
 }
 
-export function jwtLayer(auth: RequestAuthenticator): Layer | undefined {
+export function jwtLayer(auth: RequestAuthenticator, onDenied?: DenialSink): Layer | undefined {
   if (auth.empty) return undefined;
   return (next) => (req, body, handler) => {
     // CORS preflights carry no credentials (Istio bypasses them too).
@@ -56,7 +59,7 @@ export function jwtLayer(auth: RequestAuthenticator): Layer | undefined {
     auth.authenticate(req.headers, req.path).then(
       (outcome) => {
         if (cancelled) return;
-        if (outcome.kind === 'invalid') return handler.onResponseError(JwtRejectedError(outcome.reason));
+        if (outcome.kind === 'invalid') return deny(req, handler, JwtRejectedError(outcome.reason));
         if (outcome.kind === 'none') return void (inner = next(req, body, handler));
         const headers = [...without(req.headers, outcome.removeHeaders), ...outcome.addHeaders];
         const path =
@@ -66,7 +69,7 @@ export function jwtLayer(auth: RequestAuthenticator): Layer | undefined {
         inner = next(authed, body, handler);
       },
       (err: unknown) => {
-        if (!cancelled) handler.onResponseError(JwtRejectedError(`Jwt verification fails: ${String(err)}`));
+        if (!cancelled) deny(req, handler, JwtRejectedError(`Jwt verification fails: ${String(err)}`));
       },
     );
     return (reason) => {
@@ -74,9 +77,18 @@ export function jwtLayer(auth: RequestAuthenticator): Layer | undefined {
       inner(reason);
     };
   };
+
+  function deny(req: ProxyRequest, handler: ResponseHandler, err: ProxyError): void {
+    onDenied?.(req, err, 'jwt');
+    handler.onResponseError(err);
+  }
 }
 
-export function authzLayer(authorizer: Authorizer, destPort: number): Layer | undefined {
+export function authzLayer(
+  authorizer: Authorizer,
+  destPort: number,
+  onDenied?: DenialSink,
+): Layer | undefined {
   if (authorizer.empty) return undefined;
   return (next) => (req, body, handler) => {
     const attrs: RequestAttributes = {
@@ -87,7 +99,9 @@ export function authzLayer(authorizer: Authorizer, destPort: number): Layer | un
     const auth = (req as WithAuth)[kRequestAuth];
     if (auth !== undefined) attrs.auth = auth;
     if (!authorizer.check(attrs).allowed) {
-      handler.onResponseError(AccessDeniedError());
+      const err = AccessDeniedError();
+      onDenied?.(req, err, 'rbac');
+      handler.onResponseError(err);
       return noop;
     }
     return next(req, body, handler);

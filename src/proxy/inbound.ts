@@ -1,7 +1,10 @@
 // The inbound stack (mesh → local app), read top to bottom: the listener layers, then the route's
 // own pipeline, which hands the request to the app.
+import { accessLogLayer, accessLogUpstream } from '../accesslog/layer.ts';
 import { rateLimitLayer } from '../policy/rate-limit.ts';
+import { tracingLayer } from '../tracing/layer.ts';
 import { authzLayer, clientCertLayer, jwtLayer } from './inbound-security.ts';
+import { sourcePeerLayer } from './peer-metadata.ts';
 import { routeAndForward, type StackEnv } from './forward.ts';
 import { RouteRuntimes, type RouteLayers } from './route-runtime.ts';
 import { composeLayers, type Dispatch, type Layer } from './types.ts';
@@ -10,9 +13,12 @@ import { composeLayers, type Dispatch, type Layer } from './types.ts';
 function listenerLayers(env: StackEnv): Layer[] {
   const sec = env.inboundSecurity;
   const layers: (Layer | undefined)[] = [
+    tracingLayer(env), // the server span of this hop; the caller's trace goes on to the app
+    accessLogLayer(env), // one JSON line per request when telemetry.accessLog is on (else absent)
+    sourcePeerLayer(env.edge), // x-trellis-peer: who calls, for metrics; stripped before the app
     clientCertLayer(env.meshTls?.spiffeId), // x-forwarded-client-cert: the mTLS peer, set by us alone
-    sec && jwtLayer(sec.authenticator), // RequestAuthentication: 401 for a present, invalid token
-    sec && authzLayer(sec.authorizer, sec.destinationPort ?? env.listenerPort), // 403 RBAC: access denied
+    sec && jwtLayer(sec.authenticator, env.edge?.denied), // RequestAuthentication: 401 for a present, invalid token
+    sec && authzLayer(sec.authorizer, sec.destinationPort ?? env.listenerPort, env.edge?.denied), // 403 RBAC: access denied
   ];
   return layers.filter((l) => l !== undefined);
 }
@@ -21,7 +27,9 @@ export const inboundRouteLayers: RouteLayers = {
   request: [
     rateLimitLayer, // protects the local app: 429 past the route's token bucket
   ],
-  attempt: [],
+  attempt: [
+    accessLogUpstream, // tells the access log the route, cluster and endpoint (absent without it)
+  ],
 };
 
 export function inboundStack(env: StackEnv): Dispatch {

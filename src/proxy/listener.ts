@@ -237,12 +237,23 @@ export class ListenerRuntime {
     }
     if (head.length > 0) socket.unshift(head);
     const secure = mesh.accept(socket);
+    const edge = this.view.env?.edge;
+    let secured = false;
     const handshake = setTimeout(() => secure.destroy(), this.view.listener.headersTimeout);
-    secure.on('error', () => secure.destroy());
+    secure.on('error', (err: Error & { code?: unknown }) => {
+      // A TLS failure before the handshake completed (plaintext, no or a bad certificate): refused.
+      if (!secured && typeof err.code === 'string' && err.code.startsWith('ERR_SSL'))
+        edge?.deniedConnection('mtls_required');
+      secure.destroy();
+    });
     secure.once('close', () => clearTimeout(handshake));
     secure.once('secure', () => {
+      secured = true;
       clearTimeout(handshake);
-      if (!peerVerified(secure)) return void secure.destroy();
+      if (!peerVerified(secure)) {
+        edge?.deniedConnection('mtls_required');
+        return void secure.destroy();
+      }
       (secure as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
       const id = readPeerIdentity(secure);
       if (id !== undefined) setPeerIdentity(secure, id);
@@ -262,11 +273,14 @@ export class ListenerRuntime {
       socket.destroy();
       return;
     }
+    const source = connectionSource(socket);
     // AuthorizationPolicy on a TCP connection: denied connections are closed (Istio's RBAC).
-    if (!authorizeConnection(env?.inboundSecurity, socket, connectionSource(socket))) {
+    if (!authorizeConnection(env?.inboundSecurity, socket, source)) {
+      env?.edge?.deniedConnection('rbac');
       socket.destroy();
       return;
     }
+    const tcp = env?.edge?.tcpOpened(cluster, ep, source);
     proxyTcp(
       socket,
       head,
@@ -277,6 +291,7 @@ export class ListenerRuntime {
         connect: cluster.tcp.connect,
         readyEvent: cluster.tcp.readyEvent,
       },
+      tcp && { bytes: tcp, onClosed: () => void tcp.closed++ },
     );
   }
 

@@ -1,6 +1,7 @@
 // The outbound stack (app → mesh), read top to bottom. The request meets the listener layers,
 // then the route's own pipeline: its request layers, the weighted pick of a backend cluster, the
 // attempt layers, then the cluster. A route's layers exist only if its config uses them.
+import { accessLogLayer, accessLogUpstream } from '../accesslog/layer.ts';
 import { corsLayer } from '../policy/cors.ts';
 import { faultLayer } from '../policy/fault.ts';
 import { headersLayer } from '../policy/headers.ts';
@@ -9,11 +10,19 @@ import { rateLimitLayer } from '../policy/rate-limit.ts';
 import { redirectLayer } from '../policy/redirect.ts';
 import { deadlineLayer } from '../resilience/deadline.ts';
 import { retryLayer } from '../resilience/retry.ts';
+import { tracingLayer } from '../tracing/layer.ts';
+import { peerMetadataLayer } from './peer-metadata.ts';
 import { routeAndForward, type StackEnv } from './forward.ts';
 import { RouteRuntimes, type RouteLayers } from './route-runtime.ts';
 import { composeLayers, type Dispatch, type Layer } from './types.ts';
 
-const listenerLayers: Layer[] = [];
+function listenerLayers(env: StackEnv): Layer[] {
+  const layers: (Layer | undefined)[] = [
+    tracingLayer(env), // the client span of this hop; starts a trace when none came in
+    accessLogLayer(env), // one JSON line per request when telemetry.accessLog is on (else absent)
+  ];
+  return layers.filter((l) => l !== undefined);
+}
 
 export const outboundRouteLayers: RouteLayers = {
   request: [
@@ -25,11 +34,16 @@ export const outboundRouteLayers: RouteLayers = {
     mirrorLayer, // a copy of the (rewritten) request to the mirror clusters
   ],
   attempt: [
+    peerMetadataLayer, // mesh clusters: x-trellis-peer tells the callee who calls (metrics only)
     deadlineLayer, // gRPC: grpc-timeout shortens the route's deadline; the rest goes upstream
     retryLayer, // retries and hedging (deadline included), each try on an endpoint not tried yet
+    accessLogUpstream, // tells the access log the route, cluster and endpoint (absent without it)
   ],
 };
 
 export function outboundStack(env: StackEnv): Dispatch {
-  return composeLayers(listenerLayers, routeAndForward(env, new RouteRuntimes(env, outboundRouteLayers)));
+  return composeLayers(
+    listenerLayers(env),
+    routeAndForward(env, new RouteRuntimes(env, outboundRouteLayers)),
+  );
 }

@@ -1,5 +1,6 @@
 // The proxy in one process: its listeners and the config in force. A reload compiles the new
 // config aside and swaps it in one assignment; requests in flight finish on the config they began with.
+import { closeAccessLog, flushAccessLogs } from '../accesslog/sink.ts';
 import type { ProxyStats } from '../metrics/proxy-stats.ts';
 import type { Listener, ProxyConfig } from '../model/schema.ts';
 import { TransportRegistry } from './cluster.ts';
@@ -68,6 +69,11 @@ export class ProxyServer {
       throw err;
     }
     this.committed();
+    // The old config's spans still in flight finish, then it lets go of its export pipeline.
+    void previous.tracer?.shutdown();
+    const oldLog = previous.config.telemetry.accessLog;
+    const newLog = this.current.config.telemetry.accessLog;
+    if (oldLog.enabled && (!newLog.enabled || newLog.path !== oldLog.path)) closeAccessLog(oldLog.path);
   }
 
   private async syncListeners(): Promise<void> {
@@ -108,5 +114,7 @@ export class ProxyServer {
     }
     for (const r of runtimes) r.destroy();
     this.transports.closeAll();
+    flushAccessLogs();
+    await this.current.tracer?.flush();
   }
 }

@@ -6,6 +6,7 @@
 import { NoHealthyEndpointError } from '../errors.ts';
 import type { MatchedRoute } from '../route/index.ts';
 import type { ClusterRuntime } from './cluster.ts';
+import type { EdgeDestinations } from './edge-metrics.ts';
 import type { StackEnv } from './forward.ts';
 import { RouteExchange } from './route-exchange.ts';
 import { composeLayers, type Cancel, type Dispatch, type Layer } from './types.ts';
@@ -32,11 +33,16 @@ function present(l: Layer | undefined): l is Layer {
 
 export function compileRoute(route: MatchedRoute, env: StackEnv, layers: RouteLayers): Dispatch {
   const perCluster = new Map<string, Dispatch>();
+  // Edge metrics (edge-metrics.ts): the route's counters, and each cluster's destination labels.
+  const edge = env.edge?.enabled ? env.edge : undefined;
+  const edgeRoute = edge?.route(route.name);
+  const destinations = new Map<string, EdgeDestinations>();
   for (const b of route.config.backends) {
     const cluster = env.clusters.get(b.cluster);
     if (cluster === undefined || perCluster.has(b.cluster)) continue;
     const attempt = layers.attempt.map((f) => f(route, cluster, env)).filter(present);
     perCluster.set(b.cluster, composeLayers(attempt, cluster.dispatch));
+    if (edge?.reporter === 'source') destinations.set(b.cluster, edge.destinations(cluster));
   }
   const forward: Dispatch = (req, body, handler) => {
     const name = route.pickCluster();
@@ -52,6 +58,7 @@ export function compileRoute(route: MatchedRoute, env: StackEnv, layers: RouteLa
       req.startTime,
       route.timeoutMs,
     );
+    if (edgeRoute !== undefined) body = edge!.track(exchange, edgeRoute, req, body, destinations.get(name));
     exchange.cancel = dispatch(req, body, exchange);
     return exchange.abort;
   };

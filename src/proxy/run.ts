@@ -13,6 +13,7 @@ import { ProxyStats } from '../metrics/proxy-stats.ts';
 import { ClusterMetrics, setupWorkerMetrics } from '../metrics/workers.ts';
 import { ProxyServer } from './proxy-server.ts';
 import { createLogger } from '../log.ts';
+import { shutdownTracing } from '../tracing/tracer.ts';
 
 export interface RunOptions {
   configFile: string;
@@ -88,6 +89,7 @@ async function serve(
     hooks.beforeDrain?.();
     await proxy.drain(proxy.config.drainTimeout);
     await hooks.afterDrain?.();
+    await shutdownTracing();
     log.info('drained, exiting');
     process.exit(0);
   };

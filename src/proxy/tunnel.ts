@@ -1,6 +1,7 @@
 // CONNECT and Upgrade (WebSocket): after the HTTP handshake the connection carries opaque bytes.
 // The request is routed like any other, then the client socket is spliced to the endpoint.
-import type { TcpConnector } from './cluster.ts';
+import type { ClusterRuntime, TcpConnector } from './cluster.ts';
+import type { LbEndpoint } from '../balance/index.ts';
 import net from 'node:net';
 import type { ProxyError } from '../errors.ts';
 import {
@@ -13,6 +14,7 @@ import { serializeHeaders } from '../http1/headers.ts';
 import { ResponseWriter } from '../http1/response-writer.ts';
 import { spliceSockets } from '../tcp/tcp-proxy.ts';
 import { detectProtocol } from '../detect/detect.ts';
+import type { TcpSeries } from '../metrics/edge-stats.ts';
 import type { StackEnv } from './forward.ts';
 import type { ProxyRequest } from './types.ts';
 
@@ -66,7 +68,7 @@ export function openTunnel(
             cluster.config.connectTimeout,
             undefined,
             inner,
-            opts,
+            { ...opts, metrics: tunnelMetrics(env, cluster, ep, req) },
             true,
           );
       },
@@ -80,7 +82,22 @@ export function openTunnel(
       : // Replay the handshake; the endpoint's 101 (or refusal) flows back through the splice.
         `${req.method} ${req.path} HTTP/1.1\r\nhost: ${req.authority}\r\n${serializeHeaders(req.headers)}\r\n`;
   const connector = preamble === undefined ? cluster.tcp : cluster.upgrade;
-  connectAndSplice(client, ep, connector, cluster.config.connectTimeout, preamble, head, opts);
+  const metrics = tunnelMetrics(env, cluster, ep, req);
+  connectAndSplice(client, ep, connector, cluster.config.connectTimeout, preamble, head, {
+    ...opts,
+    metrics,
+  });
+}
+
+/** Edge TCP metrics of a tunnel, counted once it is spliced (undefined when metrics are off). */
+function tunnelMetrics(
+  env: StackEnv,
+  cluster: ClusterRuntime,
+  ep: LbEndpoint,
+  req: ProxyRequest,
+): (() => TcpSeries | undefined) | undefined {
+  const edge = env.edge;
+  return edge?.enabled ? () => edge.tcpOpened(cluster, ep, req) : undefined;
 }
 
 /**
@@ -94,7 +111,7 @@ function connectAndSplice(
   timeoutMs: number,
   preamble: string | undefined,
   head: Buffer,
-  opts: TunnelOptions,
+  opts: TunnelOptions & { metrics?: (() => TcpSeries | undefined) | undefined },
   established = false,
 ): void {
   const target = `${ep.address}:${ep.port}`;
@@ -113,7 +130,14 @@ function connectAndSplice(
     if (preamble !== undefined) upstream.write(preamble, 'latin1');
     else if (!established) client.write(ESTABLISHED);
     if (head.length > 0) upstream.write(head);
-    spliceSockets(client, upstream, { idleTimeoutMs: opts.idleTimeoutMs });
+    const tcp = opts.metrics?.();
+    if (tcp !== undefined) tcp.receivedBytes += head.length;
+    spliceSockets(
+      client,
+      upstream,
+      { idleTimeoutMs: opts.idleTimeoutMs, bytes: tcp },
+      tcp && (() => void tcp.closed++),
+    );
     client.resume();
   });
 }

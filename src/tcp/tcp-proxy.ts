@@ -31,7 +31,18 @@ export interface TcpProxyOptions {
   readyEvent?: 'connect' | 'secureConnect';
 }
 
+/**
+ * Live byte counts (metrics): bumped per chunk relayed, so a long-lived connection's bytes show
+ * before it closes. Shared by many connections; received = from the client, sent = to the client.
+ */
+export interface TcpByteCounter {
+  receivedBytes: number;
+  sentBytes: number;
+}
+
 export interface TcpProxyHooks {
+  /** Counts the relayed bytes as they pass (the replayed head included). */
+  bytes?: TcpByteCounter | undefined;
   onConnected?(upstream: net.Socket): void;
   /** Called once. bytesFromClient includes the replayed head. */
   onClosed?(stats: { bytesFromClient: number; bytesFromUpstream: number; error?: ProxyError }): void;
@@ -118,7 +129,8 @@ export function proxyTcp(
     stopConnecting();
     hooks?.onConnected?.(upstream);
     if (head.length > 0) upstream.write(head);
-    relay(client, upstream, opts.idleTimeoutMs, (r) => {
+    if (hooks?.bytes !== undefined) hooks.bytes.receivedBytes += head.length;
+    relay(client, upstream, opts.idleTimeoutMs, hooks?.bytes, (r) => {
       hooks?.onClosed?.({
         bytesFromClient: head.length + r.bytesAtoB,
         bytesFromUpstream: r.bytesBtoA,
@@ -149,12 +161,12 @@ function faultToError(fault: Fault | null, label: string, idleTimeoutMs: number)
 export function spliceSockets(
   a: net.Socket,
   b: net.Socket,
-  opts: { idleTimeoutMs: number },
+  opts: { idleTimeoutMs: number; bytes?: TcpByteCounter | undefined },
   onClosed?: (stats: { bytesAtoB: number; bytesBtoA: number; error?: Error }) => void,
 ): void {
   a.allowHalfOpen = true;
   b.allowHalfOpen = true;
-  relay(a, b, opts.idleTimeoutMs, (r) => {
+  relay(a, b, opts.idleTimeoutMs, opts.bytes, (r) => {
     let error: Error | undefined;
     if (r.fault?.side === 'idle') error = IdleTimeoutError(opts.idleTimeoutMs);
     else if (r.fault) error = r.fault.cause;
@@ -162,8 +174,17 @@ export function spliceSockets(
   });
 }
 
-/** Relays a <-> b until both sockets have closed, then calls done once and removes its listeners. */
-function relay(a: net.Socket, b: net.Socket, idleTimeoutMs: number, done: (r: RelayResult) => void): void {
+/**
+ * Relays a <-> b until both sockets have closed, then calls done once and removes its listeners.
+ * `bytes` (optional) counts a → b as received and b → a as sent.
+ */
+function relay(
+  a: net.Socket,
+  b: net.Socket,
+  idleTimeoutMs: number,
+  bytes: TcpByteCounter | undefined,
+  done: (r: RelayResult) => void,
+): void {
   const result: RelayResult = { bytesAtoB: 0, bytesBtoA: 0, fault: null };
   if (a.destroyed || b.destroyed) {
     result.fault = { side: a.destroyed ? 'a' : 'b', cause: undefined };
@@ -182,10 +203,12 @@ function relay(a: net.Socket, b: net.Socket, idleTimeoutMs: number, done: (r: Re
   };
   const onAData = (chunk: Buffer): void => {
     result.bytesAtoB += chunk.length;
+    if (bytes !== undefined) bytes.receivedBytes += chunk.length;
     if (!b.write(chunk)) a.pause();
   };
   const onBData = (chunk: Buffer): void => {
     result.bytesBtoA += chunk.length;
+    if (bytes !== undefined) bytes.sentBytes += chunk.length;
     if (!a.write(chunk)) b.pause();
   };
   const onADrain = (): void => void b.resume();
