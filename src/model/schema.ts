@@ -18,6 +18,7 @@ import {
   RetryPolicy,
   RewritePolicy,
 } from './policy.ts';
+import { ListenerInterception, MeshDns } from './interception.ts';
 import { ClusterMtls, InboundSecurity, ListenerMtls, WorkloadSecrets } from './security.ts';
 import { TELEMETRY_DEFAULTS, TelemetryConfig } from './telemetry.ts';
 
@@ -175,6 +176,8 @@ export const Listener = z
       .min(1024)
       .max(1024 * 1024)
       .default(64 * 1024),
+    /** Outbound only: connections redirected here by iptables keep their original destination. */
+    interception: ListenerInterception.optional(),
   })
   .strict();
 export type Listener = z.infer<typeof Listener>;
@@ -292,6 +295,8 @@ export const ProxyConfig = z
     inboundSecurity: InboundSecurity.default({ jwtRules: [], authorization: [] }),
     /** Metrics, tracing and access logs. */
     telemetry: TelemetryConfig.default(TELEMETRY_DEFAULTS),
+    /** Mesh names the app resolves (transparent mode). */
+    dns: MeshDns.optional(),
   })
   .strict();
 export type ProxyConfig = z.infer<typeof ProxyConfig>;
