@@ -11,8 +11,12 @@ import { registerGetCommands } from './get-command.ts';
 import { registerHistoryCommands } from './history-command.ts';
 import { registerIdentityCommand } from './identity-command.ts';
 import { registerProxyCommand } from './proxy-command.ts';
+import { registerProxyConfigCommand } from './proxy-config-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerSidecarCommand } from './sidecar-command.ts';
+import { registerStatCommands } from './stat-command.ts';
+import { registerTapCommand } from './tap-command.ts';
+import { registerTopCommand } from './top-command.ts';
 import { registerTokenCommands } from './token-command.ts';
 import { registerUpCommand } from './up-command.ts';
 import { ConfigError, formatDiagnostic } from '../errors.ts';
@@ -27,6 +31,7 @@ const program = new Command()
   .configureHelp({ sortSubcommands: true });
 
 registerProxyCommand(program);
+registerProxyConfigCommand(program);
 registerUpCommand(program);
 registerRunCommand(program);
 registerSidecarCommand(program);
@@ -40,6 +45,9 @@ registerCheckCommand(program);
 registerAuthzCommands(program);
 registerCaCommands(program);
 registerDemoCommand(program);
+registerStatCommands(program);
+registerTapCommand(program);
+registerTopCommand(program);
 
 try {
   await program.parseAsync(process.argv);

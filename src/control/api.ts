@@ -7,7 +7,9 @@
 //   GET    /api/v1/resources/KIND/NS/NAME
 //   DELETE /api/v1/resources/KIND/NS/NAME
 //   GET    /api/v1/proxies                 what `trellis proxy-status` shows
+//   GET    /api/v1/proxies/ID/config       the config a proxy has in force (api-proxy-config.ts)
 //   GET    /api/v1/services/NS/NAME        what `trellis describe service` shows
+//   GET    /api/v1/virtual-ips[?namespace=NS]  service virtual IPs (api-virtual-ips.ts)
 //   GET    /api/v1/history                 config changes, newest last (`trellis history`)
 //   GET    /api/v1/history/REV             one change with the before/after of each resource
 //   GET    /api/v1/diff?from=REV[&to=REV]  unified diffs between two revisions (default to: now)
@@ -17,6 +19,8 @@
 //   DELETE /api/v1/tokens/ID               revoke a join token
 //   GET    /api/v1/ca, POST /api/v1/ca/rotate|finish-rotation, GET /api/v1/identities/NS/WORKLOAD,
 //   GET    /api/v1/check, POST /api/v1/authz/explain    security tools (api-identity.ts)
+//   GET    /api/v1/stats/…, /apis/metrics.smi-spec.io/v1alpha1/…   golden metrics (stats/api-stats.ts, stats/smi.ts)
+//   POST   /api/v1/tap                     live requests of a service or workload, NDJSON (admin; tap/api-tap.ts)
 // Every route needs `Authorization: Bearer TOKEN` (api-auth.ts): the reader token may GET, the admin
 // token may do anything; join tokens are admin-only. /health is open but says only {status} then.
 // Writes take their author from the x-trellis-author header (the CLI sends user@host).
@@ -37,8 +41,15 @@ import {
   type ApiRole,
 } from './api-auth.ts';
 import { identityRoutes } from './api-identity.ts';
+import { statsRoutes } from './stats/api-stats.ts';
+import { SMI_PREFIX, smiRoutes } from './stats/smi.ts';
+import { proxyConfigRoutes } from './api-proxy-config.ts';
+import { StreamedResponse } from './api-stream.ts';
+import { tapRoutes } from './tap/api-tap.ts';
 import { createJoinToken, listJoinTokens, revokeJoinToken } from './api-join-tokens.ts';
 import { describeService } from './describe.ts';
+import { virtualIpRoutes } from './api-virtual-ips.ts';
+import type { VirtualIps } from './vip/allocator.ts';
 import { diffRevisions, listHistory, rollback, writeRecorded } from './history.ts';
 import {
   ApiError,
@@ -59,6 +70,8 @@ export interface ApiContext {
   joinTokens: JoinTokens;
   /** The CA and workload identity; undefined when the mesh runs without mTLS. */
   identity: MeshIdentity | undefined;
+  /** Service virtual IPs (vip/); undefined when the control plane allocates none. */
+  vips?: VirtualIps | undefined;
 }
 
 const MAX_BODY = 8 * 1024 * 1024;
@@ -136,7 +149,7 @@ const routes: [method: string, pattern: RegExp, handler: Handler, access?: Acces
     'GET',
     /^\/api\/v1\/services\/(?<ns>[^/]+)\/(?<name>[^/]+)$/,
     async (ctx, _req, p) => {
-      const d = describeService(ctx.view.state(), p.ns ?? '', p.name ?? '');
+      const d = describeService(ctx.view.state(), p.ns ?? '', p.name ?? '', ctx.vips);
       if (d === undefined) throw NotFoundError(`service ${p.name}.${p.ns}`);
       return { ...d, proxies: ctx.push.status().filter((s) => s.namespace === p.ns) };
     },
@@ -155,6 +168,11 @@ const routes: [method: string, pattern: RegExp, handler: Handler, access?: Acces
     'admin',
   ],
   ...identityRoutes,
+  ...statsRoutes,
+  ...smiRoutes,
+  ...proxyConfigRoutes,
+  ...tapRoutes,
+  ...virtualIpRoutes,
 ];
 
 /** Answers an /api/ request; returns false for any other path. */
@@ -164,7 +182,7 @@ export async function handleApi(
   res: http.ServerResponse,
 ): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://control');
-  if (!url.pathname.startsWith('/api/')) return false;
+  if (!url.pathname.startsWith('/api/') && !url.pathname.startsWith(SMI_PREFIX)) return false;
   let role: ApiRole | undefined;
   try {
     role = ctx.auth === undefined ? 'admin' : await ctx.auth.roleOf(bearerToken(req));
@@ -182,7 +200,9 @@ export async function handleApi(
     try {
       if (access !== 'open') authorize(role, token, access, method, url.pathname);
       const params = decodeParams(m.groups ?? {});
-      sendJson(res, 200, await handler(ctx, req, params, url.searchParams, role));
+      const result = await handler(ctx, req, params, url.searchParams, role);
+      if (result instanceof StreamedResponse) result.start(res);
+      else sendJson(res, 200, result);
     } catch (err) {
       sendError(res, err);
     }

@@ -3,6 +3,8 @@
 // snapshots of the internal model and answers each with ACK or NACK. Heartbeats carry the app's
 // readiness; a proxy that stops sending them is dropped from the registry within seconds.
 import { z } from 'zod';
+import { StatsConfigMessage, StatsMessage } from './stats/message.ts';
+import { TapEventsMessage, TapStartMessage, TapStopMessage } from './tap/messages.ts';
 
 export const STREAM_PATH = '/api/v1/stream';
 /** Bumped when a message changes shape; a control plane refuses a client that speaks another. */
@@ -35,7 +37,12 @@ export const ClientMessage = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('hello'),
     protocol: z.number().int(),
-    proxy: z.strictObject({ id: z.string().min(1).max(253), trellis: z.string() }),
+    proxy: z.strictObject({
+      id: z.string().min(1).max(253),
+      trellis: z.string(),
+      /** In transparent mode (iptables): the snapshot then carries interception and mesh DNS. */
+      transparent: z.boolean().optional(),
+    }),
     workload: WorkloadRegistration,
     /** Services this proxy calls (`name` or `name.namespace`); absent means all. */
     scope: z.array(z.string()).optional(),
@@ -52,6 +59,10 @@ export const ClientMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('bye') }),
   /** A certificate signing request for the SPIFFE ID the welcome named (first issue and renewals). */
   z.strictObject({ type: z.literal('csr'), id: z.number().int(), csr: z.string().max(16 * 1024) }),
+  /** Golden metrics: the edge cells that changed since the last report (stats/message.ts). */
+  StatsMessage,
+  /** Live tap: what a tap session saw (tap/messages.ts). */
+  TapEventsMessage,
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
@@ -79,6 +90,11 @@ export const ServerMessage = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('snapshot'), version: z.string(), config: z.unknown() }),
   z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  /** How often to send `stats` (after welcome; a proxy sends none unless asked). */
+  StatsConfigMessage,
+  /** Live tap sessions (`trellis tap`, tap/messages.ts). */
+  TapStartMessage,
+  TapStopMessage,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 

@@ -12,15 +12,17 @@ import { applyExternalServices, sidecarScope } from '../dialects/index.ts';
 import { BadStreamMessageError, ProtocolMismatchError } from './errors.ts';
 import type { MeshView } from './mesh-view.ts';
 import { meshTelemetry, type TelemetryDefaults } from './mesh-telemetry.ts';
-import {
-  ClientMessage,
-  CloseCode,
-  PROTOCOL_VERSION,
-  type ServerMessage,
-  type WorkloadRegistration,
-} from './protocol.ts';
+import { meshInterception, type InterceptionSettings } from './vip/mesh-interception.ts';
+import { CloseCode, PROTOCOL_VERSION, type WorkloadRegistration } from './protocol.ts';
 import { toWorkloadResource, workloadKey, type WorkloadRegistry } from './registry.ts';
 import { encodeSnapshot } from './snapshot-encoder.ts';
+import { DEFAULT_STATS_INTERVAL_MS } from './stats/message.ts';
+import { StatsStore } from './stats/store.ts';
+import { StreamHooks, streamProxy } from './stream-hooks.ts';
+import { fail, isOlderVersion, parseMessage, send, type ProxyStatus, type Session } from './push-session.ts';
+import { SentConfigs } from './sent-configs.ts';
+
+export type { IssuedCertificateInfo, ProxyStatus } from './push-session.ts';
 import {
   bearerToken,
   errorCode,
@@ -48,45 +50,10 @@ export interface PushOptions {
   sendTimeoutMs: number;
   /** Endpoints of the Telemetry providers (tracing, access-log file); see mesh-telemetry.ts. */
   telemetry?: TelemetryDefaults;
-}
-
-/** What `trellis proxy-status` shows for one proxy. */
-export interface ProxyStatus {
-  id: string;
-  workload: string;
-  namespace: string;
-  connectedAt: string;
-  sent?: string | undefined;
-  acked?: string | undefined;
-  nacked?: { version: string; error: string } | undefined;
-  /** The certificate last issued to this proxy on its stream. */
-  certificate?: IssuedCertificateInfo | undefined;
-  /** The proxy's clock minus ours, from its last heartbeat (transit time included). */
-  clockSkewMs?: number | undefined;
-}
-
-export interface IssuedCertificateInfo {
-  spiffeId: string;
-  serial: string;
-  issuedAt: string;
-  notAfter: string;
-  /** PEM, leaf first: what `trellis identity` shows. */
-  chain: string;
-}
-
-interface Session {
-  ws: WebSocket;
-  id: string;
-  registration: WorkloadRegistration;
-  scope: string[] | undefined;
-  connectedAt: Date;
-  fingerprint?: string | undefined;
-  sent?: string | undefined;
-  acked?: string | undefined;
-  nacked?: { version: string; error: string } | undefined;
-  lastSeen: number;
-  certificate?: IssuedCertificateInfo | undefined;
-  clockSkewMs?: number | undefined;
+  /** How often proxies report golden metrics (default 10 s); see stats/. */
+  statsIntervalMs?: number;
+  /** Service virtual IPs and the outbound traffic policy, for transparent interception (vip/). */
+  interception?: InterceptionSettings;
 }
 
 export class PushServer {
@@ -96,6 +63,10 @@ export class PushServer {
   private readonly security: StreamSecurity | undefined;
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private readonly sessions = new Set<Session>();
+  /** Golden metrics the proxies of this replica report (stats/store.ts). */
+  readonly stats = new StatsStore();
+  /** Connected proxies and their messages, for feature modules (live tap: tap/broker.ts). */
+  readonly streams = new StreamHooks();
   private timer: NodeJS.Timeout | undefined;
   private pushing: Promise<void> | undefined;
   private again = false;
@@ -166,8 +137,10 @@ export class PushServer {
           id: msg.proxy.id,
           registration: msg.workload,
           scope: msg.scope,
+          transparent: msg.proxy.transparent === true,
           connectedAt: new Date(),
           lastSeen: Date.now(),
+          configs: new SentConfigs(),
         };
         session = s;
         void account.then(
@@ -196,7 +169,11 @@ export class PushServer {
                   heartbeatMs: this.opts.heartbeatMs,
                   ...(identity ? { identity } : {}),
                 });
+                const intervalMs = this.opts.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS;
+                send(ws, { type: 'stats-config', intervalMs });
                 this.schedule(0);
+                s.proxy = streamProxy(ws, s.id, s.registration);
+                this.streams.connected(s.proxy);
               },
               (err: unknown) => refuse(CloseCode.refused, err),
             );
@@ -211,6 +188,7 @@ export class PushServer {
       switch (msg.type) {
         case 'ack':
           session.acked = msg.version;
+          session.configs.acked(msg.version);
           // Taking this version or a later one makes an earlier rejection history (not REJECTED forever).
           if (session.nacked !== undefined && !isOlderVersion(msg.version, session.nacked.version))
             session.nacked = undefined;
@@ -227,6 +205,15 @@ export class PushServer {
         case 'csr':
           if (this.sessions.has(session)) void this.issue(ws, session, msg.id, msg.csr, token);
           break;
+        case 'stats':
+          if (this.sessions.has(session)) {
+            const { name: proxyName, spec } = session.registration;
+            this.stats.ingest(session, { name: proxyName, namespace, service: spec.service }, msg);
+          }
+          break;
+        case 'tap-events':
+          if (session.proxy !== undefined) this.streams.message(session.proxy, msg);
+          break;
         case 'bye':
           finished = true;
           this.sessions.delete(session);
@@ -237,7 +224,11 @@ export class PushServer {
     });
     ws.on('close', () => {
       clearTimeout(helloTimer);
-      if (session !== undefined) this.sessions.delete(session);
+      if (session !== undefined) {
+        this.sessions.delete(session);
+        this.stats.endStream(session);
+        if (session.proxy !== undefined) this.streams.disconnected(session.proxy);
+      }
     });
     ws.on('error', () => ws.terminate());
   }
@@ -304,6 +295,7 @@ export class PushServer {
       this.view.state(),
       sec?.meshSecurity(this.view),
       meshTelemetry(this.view, this.opts.telemetry),
+      meshInterception(this.opts.interception, this.view.lowering()),
     );
     // Istio Sidecar scopes and ServiceEntry hosts/endpoints (src/dialects): what the model lacks.
     const { scopes, externals } = this.view.lowering();
@@ -322,13 +314,14 @@ export class PushServer {
         const target = this.targetOf(s.registration);
         const scope = s.scope ?? sidecarScope(target, scopes);
         const config = applyExternalServices(
-          compiler.compile({ workload: target }, { version, scope }),
+          compiler.compile({ workload: target }, { version, scope, transparent: s.transparent }),
           externals,
         );
         const encoded = encodeSnapshot(version, config);
         if (encoded.fingerprint === s.fingerprint) continue;
         s.fingerprint = encoded.fingerprint;
         s.sent = version;
+        s.configs.sent(version, config);
         sent++;
         await this.sendWithin(s, encoded.segments());
       }
@@ -360,6 +353,13 @@ export class PushServer {
     const stored = this.view.get(workloadKey(reg.namespace, reg.name));
     if (stored?.kind === 'Workload') return stored;
     return WorkloadResource.parse(toWorkloadResource(reg));
+  }
+
+  /** The configs of proxy `id` (api-proxy-config.ts); its newest stream when it has two. */
+  configsOf(id: string): SentConfigs | undefined {
+    let found: SentConfigs | undefined;
+    for (const s of this.sessions) if (s.id === id) found = s.configs;
+    return found;
   }
 
   status(): ProxyStatus[] {
@@ -397,36 +397,4 @@ export class PushServer {
     this.sessions.clear();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
-}
-
-function parseMessage(data: RawData): ClientMessage | undefined {
-  try {
-    const text = Array.isArray(data)
-      ? Buffer.concat(data).toString('utf8')
-      : Buffer.from(data as Buffer).toString('utf8');
-    const parsed = ClientMessage.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Versions are store revisions (decimal); anything else compares as "not older". */
-function isOlderVersion(a: string, b: string): boolean {
-  const [x, y] = [Number(a), Number(b)];
-  return Number.isFinite(x) && Number.isFinite(y) && x < y;
-}
-
-function send(ws: WebSocket, msg: ServerMessage): void {
-  ws.send(JSON.stringify(msg));
-}
-
-/** Tells the peer why (code and message), then closes only this stream. */
-function fail(ws: WebSocket, closeCode: number, err: unknown): void {
-  const { code, message } = errorCode(err);
-  if (ws.readyState === ws.OPEN) {
-    send(ws, { type: 'error', code, message });
-    ws.close(closeCode, code);
-  }
-  setTimeout(() => ws.terminate(), 1000).unref();
 }

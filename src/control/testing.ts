@@ -279,11 +279,18 @@ export class StreamClient {
     this.ws.send(JSON.stringify(msg));
   }
 
-  hello(reg: WorkloadRegistration, o: { scope?: string[]; protocol?: number } = {}): void {
+  hello(
+    reg: WorkloadRegistration,
+    o: { scope?: string[]; protocol?: number; transparent?: boolean } = {},
+  ): void {
     this.send({
       type: 'hello',
       protocol: o.protocol ?? PROTOCOL_VERSION,
-      proxy: { id: `${reg.name}.${reg.namespace}`, trellis: 'test' },
+      proxy: {
+        id: `${reg.name}.${reg.namespace}`,
+        trellis: 'test',
+        ...(o.transparent === true ? { transparent: true } : {}),
+      },
       workload: reg,
       ...(o.scope !== undefined ? { scope: o.scope } : {}),
     });
@@ -292,9 +299,12 @@ export class StreamClient {
   /** hello, then the welcome and the first snapshot (ACKed unless told not to). */
   async register(
     reg: WorkloadRegistration,
-    o: { scope?: string[]; ack?: boolean } = {},
+    o: { scope?: string[]; ack?: boolean; transparent?: boolean } = {},
   ): Promise<SnapshotMessage> {
-    this.hello(reg, o.scope !== undefined ? { scope: o.scope } : {});
+    this.hello(reg, {
+      ...(o.scope !== undefined ? { scope: o.scope } : {}),
+      ...(o.transparent === true ? { transparent: true } : {}),
+    });
     await this.waitMessage('welcome', (m) => m.type === 'welcome');
     const first = await this.nextSnapshot(0);
     if (o.ack !== false) this.send({ type: 'ack', version: first.version });

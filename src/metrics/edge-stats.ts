@@ -159,6 +159,16 @@ export class EdgeStats {
     });
   }
 
+  /** Every cell made so far, in order of creation (append-only): what the stats reporter reads. */
+  get cells(): readonly EdgeCell[] {
+    return this.#cells;
+  }
+
+  /** Every TCP series made so far, in order of creation (append-only). */
+  get tcpSeries(): readonly TcpSeries[] {
+    return this.#tcp;
+  }
+
   /** The interned party with these labels. For values from config; see boundedParty for the rest. */
   party(labels: Record<string, string>): EdgeParty {
     const key = partyKey(labels);

@@ -13,6 +13,8 @@ import { compileInboundSecurity } from './inbound-security.ts';
 import { compileTracer, type Tracer } from '../tracing/tracer.ts';
 import { compileEdgeReporters } from './edge-metrics.ts';
 import { openAccessLog } from '../accesslog/sink.ts';
+import type { TapHub } from '../tap/hub.ts';
+import { compileInterception } from './interception.ts';
 
 export interface CompiledConfig {
   readonly version: string;
@@ -34,6 +36,7 @@ export function compileConfig(
   config: ProxyConfig,
   transports: TransportRegistry,
   stats: ProxyStats,
+  tap?: TapHub,
 ): CompiledConfig {
   // First: a certificate that cannot be used refuses the config before anything is built.
   const meshTls = config.secrets === undefined ? undefined : loadMeshTls(config.secrets);
@@ -65,6 +68,7 @@ export function compileConfig(
       listenerPort: l.port,
       tracer,
       accessLog,
+      tap,
       edge: edge[l.direction],
       ...(l.direction === 'inbound' ? { inboundSecurity } : {}),
     };
@@ -75,7 +79,8 @@ export function compileConfig(
         : l.direction === 'inbound'
           ? inboundStack(env)
           : outboundStack(env);
-    listeners.set(l.name, { listener: l, env, dispatch });
+    const interception = l.interception === undefined ? undefined : compileInterception(l.interception);
+    listeners.set(l.name, { listener: l, env, dispatch, interception });
   }
   return { version: config.version, config, listeners, counters, meshTls, tracer };
 }

@@ -11,6 +11,7 @@ import type { Cancel, Dispatch, ProxyRequest, RequestBody, ResponseHandler } fro
 import type { ProxyStats, RequestStats } from '../metrics/proxy-stats.ts';
 import type { Tracer } from '../tracing/tracer.ts';
 import type { EdgeReporter } from './edge-metrics.ts';
+import type { TapHub } from '../tap/hub.ts';
 
 export interface StackEnv {
   listener: string;
@@ -31,6 +32,8 @@ export interface StackEnv {
   edge?: EdgeReporter | undefined;
   /** Where access-log lines go; undefined: access logs are off (no layer is built). */
   accessLog?: AccessLogSink | undefined;
+  /** The proxy's live tap sessions (src/tap), kept across reloads; undefined: no tap layer. */
+  tap?: TapHub | undefined;
 }
 
 const noop: Cancel = () => {};

@@ -2,6 +2,7 @@
 // own pipeline, which hands the request to the app.
 import { accessLogLayer, accessLogUpstream } from '../accesslog/layer.ts';
 import { rateLimitLayer } from '../policy/rate-limit.ts';
+import { tapLayer, tapUpstream } from '../tap/layer.ts';
 import { tracingLayer } from '../tracing/layer.ts';
 import { authzLayer, clientCertLayer, jwtLayer } from './inbound-security.ts';
 import { sourcePeerLayer } from './peer-metadata.ts';
@@ -15,6 +16,7 @@ function listenerLayers(env: StackEnv): Layer[] {
   const layers: (Layer | undefined)[] = [
     tracingLayer(env), // the server span of this hop; the caller's trace goes on to the app
     accessLogLayer(env), // one JSON line per request when telemetry.accessLog is on (else absent)
+    tapLayer(env), // live tap (`trellis tap`): before the checks, so denials are seen too
     sourcePeerLayer(env.edge), // x-trellis-peer: who calls, for metrics; stripped before the app
     clientCertLayer(env.meshTls?.spiffeId), // x-forwarded-client-cert: the mTLS peer, set by us alone
     sec && jwtLayer(sec.authenticator, env.edge?.denied), // RequestAuthentication: 401 for a present, invalid token
@@ -29,6 +31,7 @@ export const inboundRouteLayers: RouteLayers = {
   ],
   attempt: [
     accessLogUpstream, // tells the access log the route, cluster and endpoint (absent without it)
+    tapUpstream, // tells a live tap the route, cluster and endpoint
   ],
 };
 

@@ -10,6 +10,7 @@ import { rateLimitLayer } from '../policy/rate-limit.ts';
 import { redirectLayer } from '../policy/redirect.ts';
 import { deadlineLayer } from '../resilience/deadline.ts';
 import { retryLayer } from '../resilience/retry.ts';
+import { tapLayer, tapUpstream } from '../tap/layer.ts';
 import { tracingLayer } from '../tracing/layer.ts';
 import { peerMetadataLayer } from './peer-metadata.ts';
 import { routeAndForward, type StackEnv } from './forward.ts';
@@ -20,6 +21,7 @@ function listenerLayers(env: StackEnv): Layer[] {
   const layers: (Layer | undefined)[] = [
     tracingLayer(env), // the client span of this hop; starts a trace when none came in
     accessLogLayer(env), // one JSON line per request when telemetry.accessLog is on (else absent)
+    tapLayer(env), // live tap (`trellis tap`); one boolean read when nobody taps
   ];
   return layers.filter((l) => l !== undefined);
 }
@@ -38,6 +40,7 @@ export const outboundRouteLayers: RouteLayers = {
     deadlineLayer, // gRPC: grpc-timeout shortens the route's deadline; the rest goes upstream
     retryLayer, // retries and hedging (deadline included), each try on an endpoint not tried yet
     accessLogUpstream, // tells the access log the route, cluster and endpoint (absent without it)
+    tapUpstream, // tells a live tap the route, cluster and endpoint (and decides `--to` sessions)
   ],
 };
 

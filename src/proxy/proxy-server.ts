@@ -6,6 +6,7 @@ import type { Listener, ProxyConfig } from '../model/schema.ts';
 import { TransportRegistry } from './cluster.ts';
 import { compileConfig, type CompiledConfig } from './compiled-config.ts';
 import { ListenerRuntime } from './listener.ts';
+import { TapHub } from '../tap/hub.ts';
 
 /** Listeners that bind the same socket the same way can keep their socket across a reload. */
 function bindKey(l: Listener): string {
@@ -15,6 +16,8 @@ function bindKey(l: Listener): string {
 export class ProxyServer {
   private readonly stats: ProxyStats;
   private readonly transports = new TransportRegistry();
+  /** Live tap sessions (`trellis tap`): owned here so that they outlive reloads. */
+  readonly tap = new TapHub();
   private readonly listeners = new Map<string, { runtime: ListenerRuntime; keys: string[] }>();
   private current: CompiledConfig;
   private draining = false;
@@ -22,7 +25,7 @@ export class ProxyServer {
 
   constructor(config: ProxyConfig, stats: ProxyStats) {
     this.stats = stats;
-    this.current = compileConfig(config, this.transports, stats);
+    this.current = compileConfig(config, this.transports, stats, this.tap);
     this.committed();
   }
 
@@ -60,7 +63,7 @@ export class ProxyServer {
   /** Swaps in a new config. Throws (and keeps the old config) if it cannot be compiled or bound. */
   async reload(config: ProxyConfig): Promise<void> {
     const previous = this.current;
-    this.current = compileConfig(config, this.transports, this.stats);
+    this.current = compileConfig(config, this.transports, this.stats, this.tap);
     try {
       await this.syncListeners();
     } catch (err) {

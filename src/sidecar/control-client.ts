@@ -10,6 +10,8 @@ import {
   type ClientMessage,
   type WorkloadRegistration,
 } from '../control/protocol.ts';
+import type { StatsReporter } from './stats-reporter.ts';
+import type { TapAgent } from './tap-agent.ts';
 
 export interface ControlClientOptions {
   /** Control-plane base URLs (http://host:port); tried in turn, so a replica can be down. */
@@ -17,6 +19,8 @@ export interface ControlClientOptions {
   proxyId: string;
   workload: () => WorkloadRegistration;
   scope?: string[] | undefined;
+  /** Transparent mode: ask for interception parts and mesh DNS in snapshots. */
+  transparent?: boolean | undefined;
   /** Applies a snapshot; throws to NACK it. */
   apply: (config: unknown, version: string) => Promise<void>;
   ready: () => boolean;
@@ -26,6 +30,10 @@ export interface ControlClientOptions {
   joinToken?: string | undefined;
   /** How long a certificate request may wait for its answer (default 10 s). */
   csrTimeoutMs?: number;
+  /** Sends golden-metrics reports when the control plane asks for them (`stats-config`). */
+  stats?: StatsReporter | undefined;
+  /** Runs the live tap sessions the control plane starts (`tap-start`, `tap-stop`). */
+  tap?: TapAgent | undefined;
 }
 
 export interface IssuedCertificate {
@@ -99,7 +107,11 @@ export class ControlClient {
       this.sendMsg({
         type: 'hello',
         protocol: PROTOCOL_VERSION,
-        proxy: { id: this.opts.proxyId, trellis: '0.1.0' },
+        proxy: {
+          id: this.opts.proxyId,
+          trellis: '0.1.0',
+          ...(this.opts.transparent === true ? { transparent: true } : {}),
+        },
         workload: this.opts.workload(),
         ...(this.opts.scope !== undefined ? { scope: this.opts.scope } : {}),
       });
@@ -149,6 +161,15 @@ export class ControlClient {
           this.opts.onEvent?.({ type: 'rejected', version, error });
         }
       });
+    } else if (msg.type === 'stats-config') {
+      const ws = this.ws;
+      this.opts.stats?.start(msg.intervalMs, {
+        send: (m) => this.sendMsg(m),
+        buffered: () => ws?.bufferedAmount ?? 0,
+      });
+    } else if (msg.type === 'tap-start' || msg.type === 'tap-stop') {
+      const ws = this.ws;
+      this.opts.tap?.handle(msg, { send: (m) => this.sendMsg(m), buffered: () => ws?.bufferedAmount ?? 0 });
     } else if (msg.type === 'renew') {
       this.opts.onEvent?.({ type: 'renew' });
     } else if (msg.type === 'certificate' || msg.type === 'csr-error') {
@@ -221,6 +242,8 @@ export class ControlClient {
 
   private onClose(url: string, reason: string): void {
     clearInterval(this.heartbeat);
+    this.opts.stats?.stop();
+    this.opts.tap?.reset(); // the control plane starts them again on the next stream if still wanted
     this.ws = undefined;
     this.failPendingCsrs(`stream closed: ${reason}`);
     if (this.stopped) return;
@@ -241,6 +264,9 @@ export class ControlClient {
     clearInterval(this.heartbeat);
     const ws = this.ws;
     if (ws === undefined) return;
+    // The last counts first: a workload that stops still shows in the stats of its last seconds.
+    this.opts.stats?.flush();
+    this.opts.stats?.stop();
     if (opts.deregister) this.sendMsg({ type: 'bye' });
     await new Promise<void>((resolve) => {
       if (ws.readyState === WebSocket.CLOSED) return resolve();

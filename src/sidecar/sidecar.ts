@@ -15,6 +15,9 @@ import type { WorkloadRegistration } from '../control/protocol.ts';
 import { INBOUND_APP_CLUSTER } from '../control/snapshot/index.ts';
 import { ControlClient } from './control-client.ts';
 import { ReadinessProbe, type ProbeSpec } from './probe.ts';
+import { StatsReporter } from './stats-reporter.ts';
+import { TapAgent } from './tap-agent.ts';
+import { interceptionHooks } from '../intercept/sidecar-hooks.ts';
 import { renewalDue, WorkloadIdentity } from './workload-identity.ts';
 
 export interface SidecarOptions {
@@ -41,6 +44,8 @@ export interface SidecarOptions {
   backoff?: { initialMs: number; maxMs: number } | undefined;
   /** Join token bound to this workload's service account (`trellis token create`). */
   joinToken?: string | undefined;
+  /** Transparent mode: the app's hosts file, rewritten with the config's mesh names (dns). */
+  hostsFile?: string | undefined;
 }
 
 export interface Sidecar {
@@ -117,7 +122,9 @@ export function bootstrapConfig(o: SidecarOptions): ProxyConfig {
 export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Sidecar> {
   const name = o.name ?? `${o.service}-${o.version}-${randomBytes(3).toString('hex')}`;
   const registry = new Registry();
-  const proxy = new ProxyServer(bootstrapConfig({ ...o, name }), new ProxyStats(registry));
+  const onConfig = interceptionHooks({ hostsFile: o.hostsFile, log });
+  const stats = new ProxyStats(registry);
+  const proxy = new ProxyServer(bootstrapConfig({ ...o, name }), stats);
   await proxy.start();
   const bound = proxy.ports();
   let applied = false;
@@ -148,16 +155,21 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
     urls: o.controlUrls,
     proxyId: `${name}.${o.namespace}`,
     scope: o.scope,
+    // A sidecar given a hosts file to keep is the one of a `trellis run --transparent` workload.
+    transparent: o.hostsFile !== undefined,
     ...(o.backoff !== undefined ? { backoff: o.backoff } : {}),
     workload: () => ({ ...registration, spec: { ...registration.spec, ready: probe.ready } }),
     ready: () => probe.ready,
     ...(o.joinToken !== undefined ? { joinToken: o.joinToken } : {}),
+    stats: new StatsReporter(stats.edge),
+    tap: new TapAgent(proxy.tap),
     apply: async (raw, version) => {
       // A snapshot with a trust bundle needs this proxy's certificate: the first one is awaited.
       const config = validateConfig(await identity.withSecrets(raw), `snapshot ${version}`);
       // The sidecar owns its admin socket; the snapshot's admin block cannot move it.
       await proxy.reload({ ...config, admin: proxy.config.admin });
       lastRaw = raw;
+      onConfig(config);
       applied = true;
     },
     onEvent: (ev) => {

@@ -67,6 +67,22 @@ test(
     assert.equal(nobody.code, 1);
     assert.match(nobody.stderr, /no proxy of workload default\/nobody/);
 
+    // proxy-config: what web's proxy has in force (found by workload name), secrets summarised.
+    const clusters = z
+      .array(z.object({ name: z.string(), mtls: z.object({ identities: z.array(z.string()) }).optional() }))
+      .parse(JSON.parse(await trellisOk(['proxy-config', 'web-1', 'clusters', '-o', 'json'], { cwd })));
+    const toReviews = clusters.find((c) => c.name === 'outbound:reviews.default');
+    assert.deepEqual(toReviews?.mtls?.identities, ['spiffe://cluster.local/ns/default/sa/reviews']);
+    const secrets = await trellisOk(['proxy-config', 'web-1.default', 'secrets'], { cwd });
+    assert.match(
+      secrets,
+      /^CERTIFICATE +spiffe:\/\/cluster\.local\/ns\/default\/sa\/web +O=Trellis, CN=Trellis Root CA/m,
+    );
+    assert.doesNotMatch(secrets, /PRIVATE KEY/);
+    const noProxy = await trellis(['proxy-config', 'nobody', 'clusters'], { cwd });
+    assert.equal(noProxy.code, 1);
+    assert.match(noProxy.stderr, /no connected proxy matches "nobody"/);
+
     // check: a healthy mesh passes (exit 0).
     const checked = await trellis(['check'], { cwd });
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
@@ -173,6 +189,7 @@ test(
       ['ca', 'info'],
       ['ca', 'rotate'],
       ['ca', 'finish-rotation'],
+      ['proxy-config'],
     ]) {
       const help = await trellisOk([...args, '--help']);
       assert.match(help, new RegExp(`^Usage: trellis ${args.join(' ')}`, 'm'));

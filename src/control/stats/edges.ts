@@ -1,0 +1,85 @@
+// Who talks to whom: the edges of the service graph over a window, with the identities mTLS proved.
+// An edge is measured on the server side when the callee runs a sidecar (the client identity is the
+// one its certificate proved; the caller's deployment is what its sidecar's peer header said), else
+// on the client side (the server identity is the one the caller's sidecar expected).
+import { Accumulator, forEachRow, partyOf, refKey, type ResourceRef, type StatKind } from './query.ts';
+import type { SeriesDef, WindowData } from './store.ts';
+
+export interface Edge {
+  src: ResourceRef;
+  dst: ResourceRef;
+  /** Where it was measured: `server` (the callee's sidecar) or `client` (the caller's). */
+  side: 'server' | 'client';
+  /** Every request and connection of the edge in the window went over mesh mTLS. */
+  secured: boolean;
+  clientIds: string[];
+  serverIds: string[];
+  acc: Accumulator;
+}
+
+interface Building extends Omit<Edge, 'clientIds' | 'serverIds'> {
+  clientIds: Set<string>;
+  serverIds: Set<string>;
+}
+
+const UNKNOWN = 'unknown';
+
+/**
+ * The edges between resources of `srcKind` (callers) and `dstKind` (callees); `keep` filters them.
+ * Server-side measurements win: a client-side one is used only for pairs no server reported.
+ */
+export function edgesOf(
+  data: WindowData,
+  srcKind: StatKind,
+  dstKind: StatKind,
+  keep: (src: ResourceRef, dst: ResourceRef) => boolean = () => true,
+): Edge[] {
+  const server = new Map<string, Building>();
+  const client = new Map<string, Building>();
+  const visit = (def: SeriesDef, add: (a: Accumulator) => void): void => {
+    const src = partyOf(def, 'source', srcKind) ?? unknownParty(def, 'source');
+    const dst = partyOf(def, 'destination', dstKind);
+    if (dst === undefined || !keep(src, dst)) return;
+    const side = def.reporter === 'destination' ? 'server' : 'client';
+    const into = side === 'server' ? server : client;
+    const key = `${refKey(src)}\u0000${refKey(dst)}`;
+    let e = into.get(key);
+    if (e === undefined) {
+      e = {
+        src,
+        dst,
+        side,
+        secured: true,
+        clientIds: new Set(),
+        serverIds: new Set(),
+        acc: new Accumulator(),
+      };
+      into.set(key, e);
+    }
+    if (def.labels.mtls !== 'true') e.secured = false;
+    const clientId = def.labels.source_principal;
+    const serverId = def.labels.destination_principal;
+    if (clientId !== undefined && clientId !== UNKNOWN) e.clientIds.add(clientId);
+    if (serverId !== undefined && serverId !== UNKNOWN) e.serverIds.add(serverId);
+    add(e.acc);
+  };
+  forEachRow(data.http, (def, v, at) => visit(def, (a) => a.addHttp(def, v, at)));
+  forEachRow(data.tcp, (def, v, at) => visit(def, (a) => a.addTcp(v, at)));
+  for (const [def, n] of data.open) visit(def, (a) => a.addOpen(n));
+  for (const [key, e] of client) if (!server.has(key)) server.set(key, e);
+  return [...server.values()]
+    .map((e) => ({ ...e, clientIds: [...e.clientIds].sort(), serverIds: [...e.serverIds].sort() }))
+    .sort(
+      (a, b) =>
+        a.src.namespace.localeCompare(b.src.namespace) ||
+        a.src.name.localeCompare(b.src.name) ||
+        a.dst.namespace.localeCompare(b.dst.namespace) ||
+        a.dst.name.localeCompare(b.dst.name),
+    );
+}
+
+/** A caller the labels do not name (an unmeshed client): `unknown` in its namespace if known. */
+function unknownParty(def: SeriesDef, side: 'source' | 'destination'): ResourceRef {
+  const ns = side === 'source' ? def.labels.source_namespace : def.labels.destination_namespace;
+  return { namespace: ns ?? UNKNOWN, name: UNKNOWN };
+}
