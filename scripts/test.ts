@@ -1,6 +1,7 @@
 // The one test command (README: `npm ci && npm test`): system packages, types, lint, the build, then
 // every test file.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -21,6 +22,9 @@ if (only.length === 0) {
   step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
   step('lint', 'npx', ['eslint', '.']);
 }
+// The SO_ORIGINAL_DST addon (transparent mode): `npm ci` builds it; a checkout from before it may not have it.
+if (!existsSync(`${root}native/original-dst/build/Release/original_dst.node`))
+  step('native build', 'npm', ['run', 'build:native']);
 // Tests that start the `trellis` process run bin/trellis.js, which runs this build (dist/). tsc exits
 // 2 when it wrote the build despite type errors: those are the typecheck step's to report.
 step('build', 'npx', ['tsc', '-p', 'tsconfig.build.json'], [0, 2]);

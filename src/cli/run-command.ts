@@ -9,6 +9,14 @@ import type { Command } from 'commander';
 import { resolveApiTarget } from './control-target.ts';
 import { obtainJoinToken } from './join-token.ts';
 import { SUPERVISED_ENV, type SidecarReadyMessage } from './sidecar-command.ts';
+import { TransparentWorkload } from '../intercept/transparent.ts';
+import {
+  addTransparentOptions,
+  toTransparentOptions,
+  transparentAppEnv,
+  transparentSidecarArgs,
+  type TransparentFlags,
+} from './transparent-options.ts';
 import {
   addWorkloadOptions,
   JOIN_TOKEN_ENV,
@@ -54,14 +62,16 @@ function stopChild(child: ChildProcess, graceMs = STOP_GRACE_MS): Promise<void> 
 }
 
 export function registerRunCommand(program: Command): void {
-  addWorkloadOptions(
-    program
-      .command('run')
-      .description(
-        'start an app with its sidecar and register it in the mesh: trellis run --service NAME -- CMD ARGS',
-      )
-      .argument('<command...>', 'the app command (after --)'),
-  ).action(async (command: string[], flags: WorkloadFlags) => {
+  addTransparentOptions(
+    addWorkloadOptions(
+      program
+        .command('run')
+        .description(
+          'start an app with its sidecar and register it in the mesh: trellis run --service NAME -- CMD ARGS',
+        )
+        .argument('<command...>', 'the app command (after --)'),
+    ),
+  ).action(async (command: string[], flags: WorkloadFlags & TransparentFlags) => {
     const control = resolveApiTarget(flags);
     const join = await obtainJoinToken(
       flags,
@@ -74,21 +84,41 @@ export function registerRunCommand(program: Command): void {
       (join?.release() ?? Promise.resolve()).then(() => process.exit(code));
     const appPort = flags.port !== undefined ? parsePort(flags.port, '--port') : await freePort();
     const entry = process.argv[1] ?? '';
-    const sidecar = spawn(
+    // --transparent: app and sidecar in a network namespace of their own (src/intercept).
+    let transparent: TransparentWorkload | undefined;
+    if (flags.transparent === true) {
+      const warn = (message: string): boolean => process.stderr.write(`trellis run: ${message}\n`);
+      try {
+        transparent = await TransparentWorkload.start(toTransparentOptions(flags, control.urls, warn));
+      } catch (err) {
+        warn(`--transparent: ${err instanceof Error ? err.message : String(err)}`);
+        return exit(1);
+      }
+      // Every way out (process.exit, an uncaught error) removes the rules, hosts file and namespace.
+      transparent.cleanupOnExit();
+    }
+    const sidecarArgv = [
       process.execPath,
-      [...process.execArgv, entry, 'sidecar', ...toArgv(flags, control.urls, appPort)],
-      {
-        // Pipes, not IPC: the sidecar may re-exec itself with data-plane V8 flags (bin/trellis.js),
-        // and exec keeps only stdio. It prints its ready line on stdout; its stdin stays open while
-        // `run` lives, so EOF there tells it that its supervisor is gone.
-        stdio: ['pipe', 'pipe', 'inherit'],
-        env: {
-          ...process.env,
-          [SUPERVISED_ENV]: '1',
-          ...(join !== undefined ? { [JOIN_TOKEN_ENV]: join.token } : {}),
-        },
+      ...process.execArgv,
+      entry,
+      'sidecar',
+      ...(transparent === undefined
+        ? toArgv(flags, control.urls, appPort)
+        : transparentSidecarArgs(transparent, flags, appPort)),
+    ];
+    const sidecar = spawn(...(transparent?.exec(sidecarArgv) ?? [sidecarArgv[0]!, sidecarArgv.slice(1)]), {
+      // Transparent mode: iptables tells the sidecar's own connections by this group.
+      ...(transparent !== undefined ? { gid: transparent.proxyGid } : {}),
+      // Pipes, not IPC: the sidecar may re-exec itself with data-plane V8 flags (bin/trellis.js),
+      // and exec keeps only stdio. It prints its ready line on stdout; its stdin stays open while
+      // `run` lives, so EOF there tells it that its supervisor is gone.
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        [SUPERVISED_ENV]: '1',
+        ...(join !== undefined ? { [JOIN_TOKEN_ENV]: join.token } : {}),
       },
-    );
+    });
     const ready = await new Promise<SidecarReadyMessage | undefined>((resolve) => {
       createInterface({ input: sidecar.stdout! }).on('line', (line) => {
         const msg = parseReady(line);
@@ -103,11 +133,19 @@ export function registerRunCommand(program: Command): void {
       );
       return exit(1);
     }
+    try {
+      transparent?.installRules(ready.ports);
+    } catch (err) {
+      process.stderr.write(`trellis run: ${err instanceof Error ? err.message : String(err)}\n`);
+      await stopChild(sidecar);
+      return exit(1);
+    }
     const proxyUrl = `http://127.0.0.1:${ready.ports.outbound}`;
     const [cmd, ...args] = command;
-    const app = spawn(cmd ?? '', args, {
+    const app = spawn(...(transparent?.exec(command) ?? [cmd ?? '', args]), {
       stdio: 'inherit',
-      env: {
+      // Transparent mode: no proxy variables (iptables puts the sidecar in the way).
+      env: (transparent === undefined ? (env: NodeJS.ProcessEnv) => env : transparentAppEnv)({
         ...process.env,
         PORT: String(appPort),
         HTTP_PROXY: proxyUrl,
@@ -118,7 +156,7 @@ export function registerRunCommand(program: Command): void {
         no_proxy: 'localhost,127.0.0.1,::1',
         TRELLIS_WORKLOAD: ready.name,
         TRELLIS_ADMIN: `http://127.0.0.1:${ready.ports.admin}`,
-      },
+      }),
     });
     let finishing = false;
     app.once('error', (err) => {
@@ -146,6 +184,8 @@ export function registerRunCommand(program: Command): void {
     };
     process.on('SIGINT', () => forward('SIGINT'));
     process.on('SIGTERM', () => forward('SIGTERM'));
+    // A hang-up would end `run` without its exit handler: the namespace must not outlive it.
+    if (transparent !== undefined) process.on('SIGHUP', () => forward('SIGHUP'));
   });
 }
 

@@ -21,8 +21,12 @@ export function registerSidecarCommand(program: Command): void {
   addWorkloadOptions(
     program
       .command('sidecar')
-      .description('run a sidecar proxy for an app started separately (needs --port)'),
-  ).action(async (flags: WorkloadFlags) => {
+      .description('run a sidecar proxy for an app started separately (needs --port)')
+      .option(
+        '--hosts-file <path>',
+        "transparent mode: the app's hosts file, kept in sync with the mesh names",
+      ),
+  ).action(async (flags: WorkloadFlags & { hostsFile?: string }) => {
     const { startSidecar } = await import('../sidecar/sidecar.ts');
     const log = createLogger('trellis-sidecar');
     if (flags.port === undefined) throw new Error('--port (the app port) is required');
@@ -34,7 +38,11 @@ export function registerSidecarCommand(program: Command): void {
       (message) => log.warn(message),
     );
     const sidecar = await startSidecar(
-      { ...toSidecarOptions(flags, control.urls, parsePort(flags.port, '--port')), joinToken: join?.token },
+      {
+        ...toSidecarOptions(flags, control.urls, parsePort(flags.port, '--port')),
+        joinToken: join?.token,
+        hostsFile: flags.hostsFile,
+      },
       log,
     );
     log.info(

@@ -34,6 +34,8 @@ export interface Http1ServeContext {
   connections: Set<DownstreamConnection>;
   /** True once the proxy drains: responses close their connection. */
   draining(): boolean;
+  /** A request without Host is routed as this authority (connections redirected by iptables). */
+  defaultAuthority?: string | undefined;
 }
 
 const MAX_PENDING = 1024 * 1024;
@@ -224,7 +226,14 @@ export class DownstreamConnection implements ParserCallbacks, ResponseHandler, R
     this.keepAlive = keepAlive && !this.ctx.draining();
     const method = this.parser.method;
     const upgrading = upgrade || method === 'CONNECT';
-    const head = interpretRequestHead(this.raw.list, method, this.url, this.parser.versionMajor, upgrading);
+    const head = interpretRequestHead(
+      this.raw.list,
+      method,
+      this.url,
+      this.parser.versionMajor,
+      upgrading,
+      this.ctx.defaultAuthority,
+    );
     if (head instanceof ProxyError) return this.refuse(head);
     this.raw.reset();
     this.inTrailers = true;

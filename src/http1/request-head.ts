@@ -46,6 +46,8 @@ export function interpretRequestHead(
   target: string,
   versionMajor: number,
   upgrading: boolean,
+  /** Used when the request has no Host (see Http1ServeContext.defaultAuthority). */
+  defaultAuthority = '',
 ): RequestHead | ProxyError {
   if (versionMajor !== 1) return HttpVersionNotSupportedError();
   let host: string | undefined;
@@ -73,7 +75,7 @@ export function interpretRequestHead(
   // llhttp rejects a bad final coding only after the head: refuse before dispatching.
   const teProblem = transferEncoding === undefined ? undefined : transferCodingProblem(transferEncoding);
   if (teProblem !== undefined) return teProblem;
-  let authority = host ?? '';
+  let authority = host ?? defaultAuthority;
   let path = target;
   if (method === 'CONNECT') {
     authority = path;

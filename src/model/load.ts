@@ -127,6 +127,16 @@ function checkReferences(cfg: ProxyConfig, at: (path: PathSegment[], message: st
     if (l.mtls !== undefined && l.direction !== 'inbound') {
       at(['listeners', i, 'mtls'], `mesh mTLS is terminated on inbound listeners only`);
     }
+    if (l.interception !== undefined && l.direction !== 'outbound') {
+      at(['listeners', i, 'interception'], `interception is for outbound listeners only`);
+    }
+    l.interception?.destinations.forEach((d, di) => {
+      if (d.tcpCluster !== undefined && !clusters.has(d.tcpCluster))
+        at(
+          ['listeners', i, 'interception', 'destinations', di, 'tcpCluster'],
+          `unknown cluster "${d.tcpCluster}"`,
+        );
+    });
   });
   cfg.clusters.forEach((c, i) => {
     if (c.mtls !== undefined && !hasIdentity(cfg))

@@ -18,6 +18,12 @@ import { MESH_TCP_ALPN, peerVerified, readPeerIdentity } from '../tls/mesh-tls.t
 import { connectionSource, setPeerIdentity } from '../tls/peer-identity.ts';
 import { authorizeConnection } from './inbound-security.ts';
 import type { StackEnv } from './forward.ts';
+import {
+  classifyConnection,
+  relayPassthrough,
+  withDestinationAuthority,
+  type CompiledInterception,
+} from './interception.ts';
 import { openTunnel } from './tunnel.ts';
 import type { Dispatch } from './types.ts';
 
@@ -28,6 +34,15 @@ export interface ListenerConfigView {
   listener: Listener;
   env: StackEnv | undefined;
   dispatch: Dispatch | undefined;
+  /** Outbound listeners in transparent mode: the original destinations they know (interception.ts). */
+  interception?: CompiledInterception | undefined;
+}
+
+/** How one redirected connection is routed (instead of the listener's defaults). */
+interface ConnectionRouting {
+  h1: Http1ServeContext;
+  dispatch: Dispatch;
+  tcpCluster: string | undefined;
 }
 
 export class ListenerRuntime {
@@ -132,6 +147,8 @@ export class ListenerRuntime {
     connectionOpened(this.conns);
     socket.once('close', () => this.untrack(socket));
     socket.on('error', () => socket.destroy());
+    const icpt = this.view.interception;
+    if (icpt !== undefined && this.acceptRedirected(socket, icpt)) return;
     const l = this.view.listener;
     const mode = l.mtls?.mode;
     if (mode === 'STRICT') return this.terminateMesh(socket, EMPTY);
@@ -171,23 +188,57 @@ export class ListenerRuntime {
     }
   }
 
-  /** `raw` is the accepted TCP socket when `socket` is the TLS layer on top of it. */
+  /**
+   * A connection iptables redirected here (transparent mode): true when it was, and is handled.
+   * Whatever the listener declares, an app dialling a service address may speak anything: sniff.
+   */
+  private acceptRedirected(socket: net.Socket, icpt: CompiledInterception): boolean {
+    const r = classifyConnection(socket, icpt);
+    if (r === undefined) return false;
+    const l = this.view.listener;
+    if (r.kind === 'refuse') socket.destroy();
+    else if (r.kind === 'passthrough') relayPassthrough(socket, r.target, l.idleTimeout);
+    else {
+      const { authority, tcpCluster } = r.destination;
+      const dispatch = withDestinationAuthority(authority, () => this.view.dispatch ?? notRouted);
+      const conn: ConnectionRouting = {
+        h1: { ...this.h1, defaultAuthority: authority, dispatch: () => dispatch },
+        dispatch,
+        tcpCluster,
+      };
+      if (l.protocol === 'tcp') this.serve('tcp', socket, EMPTY, socket, conn);
+      else
+        detectProtocol(socket, l.detectTimeout).then(
+          // TLS the app originates is not ours to terminate: it goes to the destination's tcpCluster.
+          ({ protocol, head }) =>
+            this.serve(protocol === 'tls' ? 'tcp' : protocol, socket, head, socket, conn),
+          () => socket.destroy(),
+        );
+    }
+    return true;
+  }
+
+  /**
+   * `raw` is the accepted TCP socket when `socket` is the TLS layer on top of it; `conn` routes a
+   * redirected connection (acceptRedirected).
+   */
   private serve(
     protocol: 'http1' | 'http2' | 'tls' | 'tcp',
     socket: net.Socket,
     head: Buffer,
     raw = socket,
+    conn?: ConnectionRouting,
   ): void {
     if (protocol === 'http1') {
       // Detection made the socket half-open (for TCP); HTTP/1 treats a client's FIN as the end of
       // the connection, cancelling the exchange in flight as nginx and Envoy do. A tunnel the
       // request may open later makes its sockets half-open again (src/tcp/tcp-proxy.ts).
       socket.allowHalfOpen = false;
-      serveHttp1Connection(socket, head, this.h1);
+      serveHttp1Connection(socket, head, conn?.h1 ?? this.h1);
     } else if (protocol === 'http2') {
       const session = serveHttp2Connection(socket, head, {
         listener: this.name,
-        dispatch: this.dispatchH2,
+        dispatch: conn?.dispatch ?? this.dispatchH2,
         scheme: this.h1.scheme,
       });
       // The session owns the socket, which may never emit 'close' itself: track the session.
@@ -200,7 +251,7 @@ export class ListenerRuntime {
     } else if (protocol === 'tls' && this.secure) {
       this.terminateTls(socket, head);
     } else {
-      this.forwardTcp(socket, head);
+      this.forwardTcp(socket, head, conn);
     }
   }
 
@@ -264,9 +315,9 @@ export class ListenerRuntime {
     });
   }
 
-  private forwardTcp(socket: net.Socket, head: Buffer): void {
+  private forwardTcp(socket: net.Socket, head: Buffer, conn?: ConnectionRouting): void {
     const env = this.view.env;
-    const clusterName = this.view.listener.tcpCluster;
+    const clusterName = conn !== undefined ? conn.tcpCluster : this.view.listener.tcpCluster;
     const cluster = clusterName === undefined ? undefined : env?.clusters.get(clusterName);
     const ep = cluster?.pick([], socket.remoteAddress ?? '');
     if (cluster === undefined || ep === undefined) {
