@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { KINDS, resolveKind, type Resource } from '../resources/kinds.ts';
 import type { ServiceDescription } from '../control/describe.ts';
+import type { VirtualIpItem } from '../control/api-virtual-ips.ts';
 import type { ProxyStatus } from '../control/push-server.ts';
 import { ControlApi } from './api-client.ts';
 import { resolveApiTarget, TOKEN_HELP } from './control-target.ts';
@@ -21,8 +22,14 @@ function age(iso: string | undefined): string {
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
 }
 
+/** Service `name.namespace` → its virtual IP (`get services -o wide`). */
+type VipMap = ReadonlyMap<string, string>;
+
 /** Columns per kind: [header, cell] pairs; `wide` adds the second list. */
-function columns(r: Resource): { base: [string, string][]; wide: [string, string][] } {
+function columns(
+  r: Resource,
+  vips: VipMap = new Map(),
+): { base: [string, string][]; wide: [string, string][] } {
   switch (r.kind) {
     case 'Service':
       return {
@@ -38,7 +45,7 @@ function columns(r: Resource): { base: [string, string][]; wide: [string, string
               .join(',') || '<none>',
           ],
         ],
-        wide: [],
+        wide: [['VIRTUAL-IP', vips.get(`${r.metadata.name}.${r.metadata.namespace}`) ?? '<none>']],
       };
     case 'Workload':
       return {
@@ -80,7 +87,13 @@ function columns(r: Resource): { base: [string, string][]; wide: [string, string
 }
 
 /** `one`: a single resource asked for by name prints as itself; a listing is always a List, as kubectl does. */
-function printResources(items: Resource[], format: OutputFormat, showNamespace: boolean, one = false): void {
+function printResources(
+  items: Resource[],
+  format: OutputFormat,
+  showNamespace: boolean,
+  one = false,
+  vips?: VipMap,
+): void {
   if (format === 'json' || format === 'yaml') {
     process.stdout.write(structured(one ? items[0] : { kind: 'List', items }, format));
     return;
@@ -96,9 +109,29 @@ function printResources(items: Resource[], format: OutputFormat, showNamespace: 
   const rows = items.map((r) => [
     ...(showNamespace ? [r.metadata.namespace] : []),
     r.metadata.name,
-    ...pick(columns(r)).map(([, v]) => v),
+    ...pick(columns(r, vips)).map(([, v]) => v),
   ]);
   process.stdout.write(table(headers, rows));
+}
+
+function virtualIpLine(d: ServiceDescription): string {
+  if (d.virtualIp !== undefined) return d.virtualIp;
+  const p = d.virtualIpProblem;
+  return p === undefined ? '<none>' : colour.red(`<none> (${p.code}: ${p.message})`);
+}
+
+/** Service virtual IPs; none from a control plane older than them (the column shows <none>). */
+async function virtualIps(api: ControlApi, namespace: string): Promise<VipMap> {
+  const res = await api
+    .request<{ items: VirtualIpItem[] }>(
+      'GET',
+      `/api/v1/virtual-ips?namespace=${encodeURIComponent(namespace)}`,
+    )
+    .catch((err: unknown) => {
+      if ((err as { code?: unknown }).code === 'TRELLIS_NOT_FOUND') return { items: [] };
+      throw err;
+    });
+  return new Map(res.items.map((i) => [`${i.name}.${i.namespace}`, i.address]));
 }
 
 export function registerGetCommands(program: Command): void {
@@ -124,7 +157,9 @@ export function registerGetCommands(program: Command): void {
           'GET',
           `/api/v1/resources/${kind}/${opts.namespace}/${encodeURIComponent(name)}`,
         );
-        printResources([r], format, false, true);
+        const vips =
+          kind === 'Service' && format === 'wide' ? await virtualIps(api, opts.namespace) : undefined;
+        printResources([r], format, false, true, vips);
         return;
       }
       const ns = opts.allNamespaces === true ? '' : opts.namespace;
@@ -132,7 +167,8 @@ export function registerGetCommands(program: Command): void {
         'GET',
         `/api/v1/resources/${kind}?namespace=${encodeURIComponent(ns)}`,
       );
-      printResources(res.items, format, opts.allNamespaces === true);
+      const vips = kind === 'Service' && format === 'wide' ? await virtualIps(api, ns) : undefined;
+      printResources(res.items, format, opts.allNamespaces === true, false, vips);
     });
 
   program
@@ -159,6 +195,7 @@ export function registerGetCommands(program: Command): void {
         `Source:     ${d.source}`,
         `Ports:      ${d.ports.join(', ')}`,
         `Protocol:   ${d.protocol}`,
+        `Virtual IP: ${virtualIpLine(d)}`,
         `Selector:   ${
           d.selector === undefined
             ? '<implicit>'

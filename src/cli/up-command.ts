@@ -20,6 +20,8 @@ interface UpOptions {
   otlpEndpoint?: string;
   zipkinEndpoint?: string;
   accessLog?: string;
+  vipRange: string;
+  outboundTrafficPolicy: string;
 }
 
 /** An http(s) URL, or an error naming the flag. */
@@ -54,12 +56,27 @@ export function registerUpCommand(program: Command): void {
       '--access-log <path>',
       'file proxies write access logs to when a Telemetry turns them on (- = stdout)',
     )
+    .option(
+      '--vip-range <cidr>',
+      'IPv4 block service virtual IPs are allocated from (transparent interception)',
+      '240.240.0.0/16',
+    )
+    .option(
+      '--outbound-traffic-policy <mode>',
+      'intercepted traffic to no known service: ALLOW_ANY (pass it through) or REGISTRY_ONLY (close it)',
+      'ALLOW_ANY',
+    )
     .action(async (opts: UpOptions) => {
       if ((opts.caCert === undefined) !== (opts.caKey === undefined))
         throw new Error('--ca-cert and --ca-key go together');
       const certTtlMs = parseDuration(opts.certTtl);
       if (certTtlMs === undefined || certTtlMs < 60_000)
         throw new Error(`--cert-ttl ${opts.certTtl}: give a duration of at least 1m, e.g. 24h or 90m`);
+      const outboundTrafficPolicy = opts.outboundTrafficPolicy.toUpperCase();
+      if (outboundTrafficPolicy !== 'ALLOW_ANY' && outboundTrafficPolicy !== 'REGISTRY_ONLY')
+        throw new Error(
+          `--outbound-traffic-policy ${opts.outboundTrafficPolicy}: give ALLOW_ANY or REGISTRY_ONLY`,
+        );
       const telemetry = {
         otlpEndpoint: endpointUrl('--otlp-endpoint', opts.otlpEndpoint),
         zipkinEndpoint: endpointUrl('--zipkin-endpoint', opts.zipkinEndpoint),
@@ -69,6 +86,8 @@ export function registerUpCommand(program: Command): void {
       const { startControlPlane } = await import('../control/control-plane.ts');
       const { openStore } = await import('../store/index.ts');
       const { ensureApiTokens } = await import('../control/api-auth.ts');
+      // Checked before anything is opened: a typo fails at once, naming the flag.
+      (await import('../control/vip/range.ts')).parseVipRange(opts.vipRange);
       const log = createLogger('trellis-control');
       await mkdir(opts.dir, { recursive: true });
       const store = await openStore(
@@ -99,6 +118,12 @@ export function registerUpCommand(program: Command): void {
           caRootFile: opts.caRoot,
         },
         telemetry,
+        interception: {
+          vipRange: opts.vipRange,
+          outboundTrafficPolicy,
+          onProblem: (service, p) => log.warn({ service, code: p.code }, `no virtual IP: ${p.message}`),
+          onError: (err) => log.warn({ err }, 'virtual IP allocation failed; retrying'),
+        },
       });
       cp.push.onPushed = (p) => {
         if (p.sent > 0) log.info(p, 'pushed');

@@ -17,6 +17,9 @@ import { STREAM_PATH } from './protocol.ts';
 import type { TelemetryDefaults } from './mesh-telemetry.ts';
 import { PushServer, type PushOptions } from './push-server.ts';
 import { WorkloadRegistry, type RegistryOptions } from './registry.ts';
+import { VirtualIps } from './vip/allocator.ts';
+import { meshVipSource } from './vip/mesh-source.ts';
+import type { InterceptionOptions } from './vip/mesh-interception.ts';
 
 export interface ControlPlaneOptions {
   store: Store;
@@ -32,6 +35,8 @@ export interface ControlPlaneOptions {
   streamAuth?: boolean;
   /** Where proxies send traces and write access logs when a Telemetry resource turns them on. */
   telemetry?: TelemetryDefaults;
+  /** Service virtual IPs and the outbound traffic policy (transparent interception); false: none. */
+  interception?: InterceptionOptions | false;
 }
 
 export interface ControlPlane {
@@ -41,6 +46,8 @@ export interface ControlPlane {
   push: PushServer;
   /** The CA and workload identity (undefined with `identity: false`). */
   identity: MeshIdentity | undefined;
+  /** Service virtual IPs (undefined with `interception: false`). */
+  vips: VirtualIps | undefined;
   close(): Promise<void>;
 }
 
@@ -68,9 +75,23 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           ...opts.identity,
           requireToken: opts.streamAuth ?? auth !== undefined,
         });
-  const pushOpts = { ...DEFAULT_PUSH, ...opts.push, telemetry: opts.telemetry ?? opts.push?.telemetry };
+  const icpt = opts.interception === false ? undefined : (opts.interception ?? {});
+  const vips =
+    icpt === undefined
+      ? undefined
+      : await VirtualIps.open(opts.store, meshVipSource(view), { ...icpt, range: icpt.vipRange });
+  const pushOpts = {
+    ...DEFAULT_PUSH,
+    ...opts.push,
+    telemetry: opts.telemetry ?? opts.push?.telemetry,
+    ...(vips === undefined
+      ? {}
+      : { interception: { vips, outboundTrafficPolicy: icpt?.outboundTrafficPolicy } }),
+  };
   const push = new PushServer(view, registry, pushOpts, security);
-  const ctx = { store: opts.store, view, push, auth, joinTokens, identity: security };
+  // A new virtual IP changes snapshots without a change of resources.
+  vips?.onChange(() => push.schedule());
+  const ctx = { store: opts.store, view, push, auth, joinTokens, identity: security, vips };
   const server = http.createServer((req, res) => {
     void handleApi(ctx, req, res).then((handled) => {
       if (!handled)
@@ -95,8 +116,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     view,
     push,
     identity: security,
+    vips,
     async close() {
       security?.close();
+      vips?.close();
       registry.close();
       await push.close();
       server.closeAllConnections();

@@ -3,6 +3,13 @@
 import { buildServiceCatalog, byTargetService, serviceKey } from '../resources/catalog.ts';
 import type { Resource } from '../resources/kinds.ts';
 import type { MeshState } from './snapshot/index.ts';
+import type { VipProblem } from './vip/allocator.ts';
+
+/** Where describe finds a service's virtual IP (vip/allocator.ts). */
+export interface VipLookup {
+  addressOf(service: string): string | undefined;
+  problemOf(service: string): VipProblem | undefined;
+}
 
 export interface ServiceDescription {
   name: string;
@@ -10,6 +17,10 @@ export interface ServiceDescription {
   source: 'Service' | 'implied by workloads';
   ports: number[];
   protocol: string;
+  /** The address apps dial under transparent interception; absent while none is allocated. */
+  virtualIp?: string;
+  /** Why it has none (range exhausted, clusterIP taken). */
+  virtualIpProblem?: VipProblem;
   selector: Record<string, string> | undefined;
   endpoints: {
     workload: string;
@@ -32,6 +43,7 @@ export function describeService(
   state: MeshState,
   namespace: string,
   name: string,
+  vips?: VipLookup,
 ): ServiceDescription | undefined {
   const key = serviceKey({ name, namespace });
   const svc = buildServiceCatalog(state.services, state.workloads).get(key);
@@ -55,6 +67,8 @@ export function describeService(
     source: svc.explicit !== undefined ? 'Service' : 'implied by workloads',
     ports: svc.ports,
     protocol: svc.protocol,
+    ...optional('virtualIp', vips?.addressOf(key)),
+    ...optional('virtualIpProblem', vips?.problemOf(key)),
     selector: svc.explicit?.spec.selector,
     endpoints: svc.workloads.map((w) => ({
       workload: w.metadata.name,
@@ -71,4 +85,8 @@ export function describeService(
     ignoredPolicies: (policy?.ignored ?? []).map(id),
     referencedBy,
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
 }

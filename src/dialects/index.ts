@@ -34,7 +34,12 @@ import {
 import type { DialectResource } from './types.ts';
 
 export { applyExternalServices, type ExternalService } from './external.ts';
-export { sidecarScope, type ScopeRule } from './istio/sidecar.ts';
+export {
+  sidecarOutboundPolicy,
+  sidecarScope,
+  type OutboundTrafficPolicy,
+  type ScopeRule,
+} from './istio/sidecar.ts';
 export { lowerMeshState, type LoweredMesh, type LowerOptions } from './lower.ts';
 export { PRECEDENCE_RULE } from './precedence.ts';
 export {

@@ -90,9 +90,9 @@ export const ServicePort = z
 export type ServicePort = z.infer<typeof ServicePort>;
 
 // Spec fields of a Kubernetes Service about cluster IPs and node ports; the mesh routes by name.
+// (clusterIP is kept: it becomes the service's virtual IP, src/control/vip.)
 const K8S_SERVICE_SPEC = [
   'type',
-  'clusterIP',
   'clusterIPs',
   'ipFamilies',
   'ipFamilyPolicy',
@@ -115,6 +115,11 @@ export const ServiceSpec = z
     /** Selects workloads of the Service's namespace whose labels include these; none: selects none. */
     selector: z.record(z.string(), z.string()).optional(),
     ports: z.array(ServicePort),
+    /** The service's virtual IP (transparent interception); `None`: headless, none; absent: allocated. */
+    clusterIP: z
+      .string()
+      .refine((a) => a === '' || a === 'None' || net.isIP(a) !== 0, 'must be an IP address, "None" or ""')
+      .optional(),
     ...ignoredFields(K8S_SERVICE_SPEC),
   })
   .transform((s) => without(s, K8S_SERVICE_SPEC));

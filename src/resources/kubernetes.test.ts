@@ -64,7 +64,7 @@ spec:
       appProtocol: kubernetes.io/h2c
 `;
 
-test('a Service from kubectl get -o yaml applies; cluster-IP and status fields are dropped', () => {
+test('a Service from kubectl get -o yaml applies; clusterIP is kept, clusterIPs and status dropped', () => {
   const [svc] = parseResources(kubectlGet, 'reviews.yaml');
   assert.ok(svc?.kind === 'Service');
   assert.deepEqual(svc, {
@@ -82,6 +82,7 @@ test('a Service from kubectl get -o yaml applies; cluster-IP and status fields a
     spec: {
       selector: { app: 'reviews' },
       ports: [{ name: 'http', port: 9080, protocol: 'TCP', targetPort: 9080 }],
+      clusterIP: '10.96.148.21',
     },
   });
 });
@@ -118,6 +119,19 @@ metadata:
     rs.map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
     ['bookinfo/reviews', 'shop/grpc-api'],
   );
+});
+
+test('a clusterIP that is not an address, "None" or "" is an error at its line', () => {
+  assert.throws(
+    () => parseResources(kubectlGet.replace('clusterIP: 10.96.148.21', 'clusterIP: auto'), 'reviews.yaml'),
+    /reviews\.yaml:16:14: .*spec\.clusterIP/,
+  );
+  const [headless] = parseResources(
+    kubectlGet.replace('clusterIP: 10.96.148.21', 'clusterIP: None'),
+    'r.yaml',
+  );
+  assert.ok(headless?.kind === 'Service');
+  assert.equal(headless.spec.clusterIP, 'None');
 });
 
 test('Kubernetes fields the mesh does not model are still errors (UDP, unknown spec fields)', () => {

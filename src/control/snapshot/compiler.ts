@@ -22,8 +22,10 @@ import type {
 } from '../../resources/kinds.ts';
 import type { InboundSecurity, MtlsMode } from '../../model/security.ts';
 import { TELEMETRY_DEFAULTS, type TelemetryConfig } from '../../model/telemetry.ts';
+import type { ListenerInterception, MeshDns } from '../../model/interception.ts';
 import { serviceCluster } from './clusters.ts';
-import { localParts, OUTBOUND_ROUTE_TABLE } from './local.ts';
+import { interceptionPart, type MeshInterception, type Passthrough } from './interception.ts';
+import { localParts, OUTBOUND_LISTENER, OUTBOUND_ROUTE_TABLE } from './local.ts';
 import { serviceRoutes, serviceVirtualHost, type ServiceRoutes } from './outbound.ts';
 
 export interface MeshState {
@@ -43,6 +45,11 @@ export interface SnapshotOptions {
   version?: string;
   /** Services the proxy calls (`name`, relative to its namespace, or `name.ns`); default: all. */
   scope?: string[];
+  /**
+   * The proxy intercepts transparently: its outbound listener gets the original destinations and
+   * the snapshot the mesh DNS names. Others do without (they would only carry ~25 % more bytes).
+   */
+  transparent?: boolean;
 }
 
 /** The outbound side shared by proxies of one namespace and scope. Never mutate: it is shared. */
@@ -50,6 +57,14 @@ interface OutboundPart {
   virtualHosts: VirtualHost[];
   clusters: Cluster[];
   hash: string;
+  /** Transparent interception, when the compiler has a MeshInterception. */
+  intercept?: {
+    dns: MeshDns;
+    /** The outbound listener's `interception`, one object per passthrough mode. */
+    listener: Map<Passthrough, ListenerInterception>;
+    /** Of destinations and dns: only transparent proxies' versions depend on it. */
+    hash: string;
+  };
 }
 
 /** Mesh mTLS and inbound policy, when the control plane runs a CA (the default). */
@@ -93,10 +108,17 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
 
   private readonly security: MeshSecurity | undefined;
   private readonly telemetry: MeshTelemetry | undefined;
+  private readonly interception: MeshInterception | undefined;
 
-  constructor(state: MeshState, security: MeshSecurity | undefined, telemetry?: MeshTelemetry) {
+  constructor(
+    state: MeshState,
+    security: MeshSecurity | undefined,
+    telemetry?: MeshTelemetry,
+    interception?: MeshInterception,
+  ) {
     this.security = security;
     this.telemetry = telemetry;
+    this.interception = interception;
     this.catalog = buildServiceCatalog(state.services, state.workloads);
     this.routes = byTargetService(state.routes);
     this.policies = byTargetService(state.policies);
@@ -107,11 +129,21 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
     const outbound = this.outbound(w.metadata.namespace, opts.scope);
     const local = localParts(w, this.security?.forWorkload(w));
     const telemetry = this.telemetry?.forWorkload(w) ?? TELEMETRY_DEFAULTS;
+    // Interception lives on the outbound listener: a proxy without one gets neither part.
+    const passthrough = this.interception?.passthroughFor(w) ?? 'allow';
+    const intercept =
+      opts.transparent === true && local.listeners.some((l) => l.name === OUTBOUND_LISTENER)
+        ? outbound.intercept
+        : undefined;
+    const interception = intercept?.listener.get(passthrough);
     const body = {
       node: local.node,
       admin: local.admin,
       drainTimeout: local.drainTimeout,
-      listeners: local.listeners,
+      listeners:
+        interception === undefined
+          ? local.listeners
+          : local.listeners.map((l) => (l.name === OUTBOUND_LISTENER ? { ...l, interception } : l)),
       routeTables: [
         { name: OUTBOUND_ROUTE_TABLE, virtualHosts: outbound.virtualHosts },
         ...local.routeTables,
@@ -120,9 +152,11 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
       inboundSecurity: local.inboundSecurity,
       telemetry,
       ...(this.security === undefined ? {} : { secrets: { trustBundle: this.security.trustBundle } }),
+      ...(intercept === undefined ? {} : { dns: intercept.dns }),
     };
     // The shared part is hashed once; each proxy hashes only its own small part on top.
     const own = telemetry === TELEMETRY_DEFAULTS ? [] : [JSON.stringify(telemetry)];
+    if (intercept !== undefined) own.push(intercept.hash, `passthrough:${passthrough}`);
     const version = opts.version ?? sha256(outbound.hash, JSON.stringify(local), ...own).slice(0, 16);
     return { version, ...body };
   }
@@ -154,7 +188,17 @@ class CachingSnapshotCompiler implements SnapshotCompiler {
     const clusters = [...clusterKeys]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([key, { id, protocol }]) => this.cluster(key, id, protocol));
-    const part = { virtualHosts, clusters, hash: sha256(JSON.stringify({ virtualHosts, clusters })) };
+    const part: OutboundPart = { virtualHosts, clusters, hash: '' };
+    if (this.interception !== undefined) {
+      const visible = keys.map((k) => this.catalog.get(k)!);
+      const { destinations, dns } = interceptionPart(visible, namespace, this.interception);
+      const listener = new Map<Passthrough, ListenerInterception>([
+        ['allow', { destinations, passthrough: 'allow' }],
+        ['deny', { destinations, passthrough: 'deny' }],
+      ]);
+      part.intercept = { dns, listener, hash: sha256(JSON.stringify({ destinations, dns })) };
+    }
+    part.hash = sha256(JSON.stringify({ virtualHosts, clusters }));
     this.outboundCache.set(cacheKey, part);
     return part;
   }
@@ -207,8 +251,9 @@ export function createSnapshotCompiler(
   state: MeshState,
   security?: MeshSecurity,
   telemetry?: MeshTelemetry,
+  interception?: MeshInterception,
 ): SnapshotCompiler {
-  return new CachingSnapshotCompiler(state, security, telemetry);
+  return new CachingSnapshotCompiler(state, security, telemetry, interception);
 }
 
 export function compileSnapshot(
@@ -217,6 +262,7 @@ export function compileSnapshot(
   opts?: SnapshotOptions,
   security?: MeshSecurity,
   telemetry?: MeshTelemetry,
+  interception?: MeshInterception,
 ): ProxyConfig {
-  return createSnapshotCompiler(state, security, telemetry).compile(target, opts);
+  return createSnapshotCompiler(state, security, telemetry, interception).compile(target, opts);
 }

@@ -1,7 +1,8 @@
 // ServiceEntry → for each host, a native Service (named after the host when it is a cluster name,
 // else a synthetic label) and an ExternalService with the host as an extra name and the entry's
 // endpoints: IP addresses (resolution STATIC) or DNS names (DNS: the endpoints' addresses, or the
-// host itself), or the workloads its workloadSelector selects.
+// host itself), or the workloads its workloadSelector selects. The entry's one address, if it
+// gives one, becomes the Service's clusterIP (its virtual IP; others are allocated, src/control/vip).
 import net from 'node:net';
 import type { Endpoint } from '../../model/schema.ts';
 import { serviceKey, type ServiceId } from '../../resources/catalog.ts';
@@ -37,13 +38,25 @@ function sortedLabels(labels: Record<string, string> | undefined): Record<string
   return out;
 }
 
+/** The entry's virtual IP (Istio's `addresses`): one address, or a /32 (/128), for one host. */
+function entryAddress(addresses: readonly string[] | undefined, hosts: number): string | undefined {
+  if (addresses?.length !== 1 || hosts !== 1) return undefined;
+  const [address = '', len] = addresses[0]!.split('/');
+  const whole = len === undefined || (net.isIPv4(address) ? len === '32' : len === '128');
+  return net.isIP(address) !== 0 && whole ? address : undefined;
+}
+
 export function lowerServiceEntries(entries: ServiceEntryResource[], ctx: IstioContext): ServiceEntryOutput {
   const out: ServiceEntryOutput = { services: [], externals: [] };
   for (const se of entries) {
     const warn: Warn = (path, message, code) => ctx.base.warnings.warn(se, path, message, code);
     const { spec } = se;
-    if (spec.addresses !== undefined)
-      warn('spec.addresses', 'virtual IPs are not supported: callers use the hosts');
+    const clusterIP = entryAddress(spec.addresses, spec.hosts.length);
+    if (spec.addresses !== undefined && clusterIP === undefined)
+      warn(
+        'spec.addresses',
+        'only one IP address for an entry with one host is used as its virtual IP; ignored (allocated instead)',
+      );
     if (spec.exportTo !== undefined) warn('spec.exportTo', 'not supported: visible to every namespace');
     if (spec.subjectAltNames !== undefined) warn('spec.subjectAltNames', 'not supported; ignored');
     const dynamic = spec.resolution === 'NONE' || spec.resolution === 'DYNAMIC_DNS';
@@ -88,7 +101,11 @@ export function lowerServiceEntries(entries: ServiceEntryResource[], ctx: IstioC
       const svc = buildService(
         se,
         id,
-        { ...(selector === undefined ? {} : { selector }), ports },
+        {
+          ...(selector === undefined ? {} : { selector }),
+          ports,
+          ...(clusterIP === undefined ? {} : { clusterIP }),
+        },
         ctx.base.warnings,
       );
       if (svc === undefined) return;

@@ -20,7 +20,11 @@ export interface ScopeRule {
   selector: Record<string, string> | undefined;
   /** Services in scope, as `name.ns`, sorted. */
   services: string[];
+  /** outboundTrafficPolicy.mode when the Sidecar sets it: what intercepted traffic to unknown destinations gets. */
+  outboundTrafficPolicy?: OutboundTrafficPolicy;
 }
+
+export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
 function hostMatches(pattern: string, svc: MeshService, external: ExternalService | undefined): boolean {
   if (pattern === '*') return true;
@@ -46,11 +50,6 @@ export function lowerSidecars(
     if (spec.ingress !== undefined) warn('spec.ingress', 'inbound listeners come from the workload; ignored');
     if (spec.inboundConnectionPool !== undefined)
       warn('spec.inboundConnectionPool', 'not supported; ignored');
-    if (spec.outboundTrafficPolicy?.mode === 'ALLOW_ANY')
-      warn(
-        'spec.outboundTrafficPolicy.mode',
-        'ALLOW_ANY is not supported: only known services are reachable',
-      );
     if (spec.outboundTrafficPolicy?.egressProxy !== undefined)
       warn('spec.outboundTrafficPolicy.egressProxy', 'not supported; ignored');
     if (spec.workloadSelector === undefined) {
@@ -88,11 +87,13 @@ export function lowerSidecars(
         }
       });
     });
+    const mode = spec.outboundTrafficPolicy?.mode;
     rules.push({
       source: `${ns}/${sc.metadata.name}`,
       namespace: ns,
       selector: spec.workloadSelector?.labels,
       services: [...keys].sort(),
+      ...(mode === undefined ? {} : { outboundTrafficPolicy: mode }),
     });
   }
   return rules;
@@ -103,6 +104,18 @@ export function lowerSidecars(
  * matches, else its namespace's default, else the root namespace's; undefined: no Sidecar applies.
  */
 export function sidecarScope(w: WorkloadResource, rules: readonly ScopeRule[]): string[] | undefined {
+  return sidecarOf(w, rules)?.services;
+}
+
+/** The outboundTrafficPolicy of the Sidecar that applies to a workload; undefined: the mesh's default. */
+export function sidecarOutboundPolicy(
+  w: WorkloadResource,
+  rules: readonly ScopeRule[],
+): OutboundTrafficPolicy | undefined {
+  return sidecarOf(w, rules)?.outboundTrafficPolicy;
+}
+
+function sidecarOf(w: WorkloadResource, rules: readonly ScopeRule[]): ScopeRule | undefined {
   const ns = w.metadata.namespace;
   const labels: Record<string, string> = w.metadata.labels;
   const selected = rules.find(
@@ -111,9 +124,9 @@ export function sidecarScope(w: WorkloadResource, rules: readonly ScopeRule[]): 
       r.selector !== undefined &&
       Object.entries(r.selector).every(([k, v]) => labels[k] === v),
   );
-  const rule =
+  return (
     selected ??
     rules.find((r) => r.namespace === ns && r.selector === undefined) ??
-    rules.find((r) => r.namespace === ROOT_NAMESPACE && r.selector === undefined);
-  return rule?.services;
+    rules.find((r) => r.namespace === ROOT_NAMESPACE && r.selector === undefined)
+  );
 }
