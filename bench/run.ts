@@ -5,6 +5,8 @@
 // Scenario `control`: the control plane's goals (bench/control/), into results/control-latest.json.
 // Scenario `resilience`: retries and outlier detection under faults (bench/resilience/), into
 // results/resilience.json.
+// Scenario `telemetry`: proxy CPU with telemetry off and full at 5k req/s (bench/telemetry/), into
+// results/telemetry.json.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { startUpstream, TARGETS, type RunningTarget, type Target } from './targe
 import { runWrk } from './wrk.ts';
 import { controlScenario } from './control/scenario.ts';
 import { resilienceScenario } from './resilience/scenario.ts';
+import { telemetryFromRun } from './telemetry/scenario.ts';
 import { machineInfo, markdownTable, row, type Measured, type TargetRow } from './report.ts';
 
 const PROXY_CORE = 0;
@@ -194,9 +197,14 @@ const SCENARIOS: Record<string, typeof proxyScenario> = {
   proxy: proxyScenario,
   control: controlScenario,
   resilience: resilienceScenario,
+  telemetry: telemetryFromRun,
 };
 /** Result file per scenario (default `<scenario>-latest.json`). */
-const RESULT_FILES: Record<string, string> = { proxy: 'latest.json', resilience: 'resilience.json' };
+const RESULT_FILES: Record<string, string> = {
+  proxy: 'latest.json',
+  resilience: 'resilience.json',
+  telemetry: 'telemetry.json',
+};
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
