@@ -388,7 +388,8 @@ test('a proxy that stops reading its stream is cut off; pushes to the others go 
     // Other changes (the stuck proxy's registration or removal) may push first: wait for this round's.
     let match = '';
     for (let i = count; i < count + 5 && !match.includes(`"exact":"${rounds}-0-`); i++) {
-      const snap = await good.nextSnapshot(i);
+      // Generous: on a loaded CI machine a push round can take seconds; the bound is on rounds.
+      const snap = await good.nextSnapshot(i, 20_000);
       const vh = ProxyConfig.parse(snap.config)
         .routeTables.find((rt) => rt.name === 'outbound')
         ?.virtualHosts.find((v) => v.name === 'reviews.default');

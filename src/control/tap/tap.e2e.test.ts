@@ -22,7 +22,8 @@ interface CliRun {
 }
 
 /** `trellis ARGS` from the sources, killed after `timeoutMs`. */
-function trellis(t: TestContext, args: string[], timeoutMs = 20_000): Promise<CliRun> {
+// Generous: a CLI started from the TypeScript sources on a loaded 2-core CI machine takes seconds.
+function trellis(t: TestContext, args: string[], timeoutMs = 60_000): Promise<CliRun> {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, TRELLIS_ENTRY: 'src', NO_COLOR: '1', TRELLIS_TOKEN: '', TRELLIS_CONTROL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
