@@ -1,7 +1,12 @@
 // The pure parts of interception; redirected sockets are tested in a netns (src/intercept).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileInterception, isIpAuthority, withDestinationAuthority } from './interception.ts';
+import {
+  compileInterception,
+  isIpAuthority,
+  redirectedProtocol,
+  withDestinationAuthority,
+} from './interception.ts';
 import type { Dispatch, ProxyRequest } from './types.ts';
 
 test('IP-literal authorities are recognised, names are not', () => {
@@ -38,4 +43,15 @@ test('destinations are found by address and port, IPv6 in the kernel’s spellin
   assert.equal(c.destinations.get('240.240.0.2 9080')?.authority, 'reviews:9080');
   assert.equal(c.destinations.get('fd00::10 80')?.authority, 'v6:80');
   assert.equal(c.destinations.get('240.240.0.2 9081'), undefined);
+});
+
+test('a redirected connection to an HTTP service is served as HTTP even when sniffing gave up', () => {
+  // No tcpCluster: the service speaks HTTP; a timed-out sniff must not close the app's connection.
+  assert.equal(redirectedProtocol('tcp', undefined), 'http1');
+  assert.equal(redirectedProtocol('http2', undefined), 'http2');
+  // TLS the app originates, and TCP to a tcp service, stay opaque.
+  assert.equal(redirectedProtocol('tls', undefined), 'tcp');
+  assert.equal(redirectedProtocol('tls', 'outbound:db.default'), 'tcp');
+  assert.equal(redirectedProtocol('tcp', 'outbound:db.default'), 'tcp');
+  assert.equal(redirectedProtocol('http1', 'outbound:db.default'), 'http1');
 });

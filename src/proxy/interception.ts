@@ -6,6 +6,7 @@
 // relayed as opaque TCP to where it was going (passthrough: allow) or closed (deny).
 // Read once per accepted connection, and only on listeners that have `interception`.
 import net from 'node:net';
+import type { DetectedProtocol } from '../detect/detect.ts';
 import { originalDestination, type OriginalDestination } from '../intercept/original-dst.ts';
 import type { InterceptedDestination, ListenerInterception } from '../model/interception.ts';
 import { proxyTcp } from '../tcp/tcp-proxy.ts';
@@ -102,6 +103,23 @@ export function relayPassthrough(
     idleTimeoutMs,
     connect: connectTracked,
   });
+}
+
+/**
+ * What a redirected connection is served as, from what sniffing found. TLS the app originates is
+ * not ours to terminate: opaque TCP, to the destination's tcpCluster. A 'tcp' verdict for a
+ * destination without one (an HTTP service) is mostly a sniff that timed out with the request
+ * already waiting in the socket (a process starved of CPU runs its expired timers before it reads):
+ * HTTP/1 then, whose parser answers 400 to bytes that are not HTTP, instead of closing (resetting)
+ * the app's connection.
+ */
+export function redirectedProtocol(
+  detected: DetectedProtocol,
+  tcpCluster: string | undefined,
+): Exclude<DetectedProtocol, 'tls'> {
+  if (detected === 'tls') return 'tcp';
+  if (detected === 'tcp' && tcpCluster === undefined) return 'http1';
+  return detected;
 }
 
 /** host[:port] whose host is an IP literal (`10.0.0.1:80`, `[fd00::1]:80`). */
