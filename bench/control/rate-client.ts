@@ -4,7 +4,8 @@
 // connections (undici Pool); its latency counts from that intended time, so a stall is charged to
 // every request it delayed. After a warm-up at the same rate (not measured: JIT, connections),
 // prints `{"type":"started",...}`, then one `{"type":"result",...}` line with every measured
-// request's latency (or failure).
+// request's latency (or failure). SIGTERM ends the load early (a test that runs it until something
+// is done): nothing is sent after it, and the result covers the requests sent until then.
 //
 //   trellis run --service client -- node bench/control/rate-client.ts --target http://server/
 //       --rate 1000 --duration 90 [--warmup 3] [--connections 64]
@@ -54,22 +55,26 @@ async function main(): Promise<void> {
     bodyTimeout: 10_000,
     keepAliveTimeout: 60_000,
   });
-  const once = async (): Promise<number> => {
+  /** The status, with the proxy's own error code (x-trellis-error) when it answered itself. */
+  const once = async (): Promise<{ status: number; proxyError: string }> => {
     const res = await pool.request({ method: 'GET', path: target.href, headers: { host: target.host } });
     await res.body.dump();
-    return res.statusCode;
+    const code = res.headers['x-trellis-error'];
+    return { status: res.statusCode, proxyError: typeof code === 'string' ? ` ${code}` : '' };
   };
   // The sidecar serves once it has its first snapshot; wait (bounded) until the server answers.
   const readyBy = performance.now() + 30_000;
-  while ((await once().catch(() => 0)) !== 200) {
+  while ((await once().catch(() => undefined))?.status !== 200) {
     if (performance.now() > readyBy) throw new Error(`${target.href} never answered 200 through ${proxy}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 
   const intervalMs = 1000 / rate;
   const warm = Math.round(rate * Math.max(0, Math.min(60, Number(values.warmup) || 0)));
-  const total = Math.round(rate * durationS);
+  let total = Math.round(rate * durationS);
   const latencies = new Array<number>(total).fill(-1);
+  let stopRequested = false;
+  process.once('SIGTERM', () => (stopRequested = true));
   let warmupFailures = 0;
   const failures: RateResult['failures'] = [];
   const failed = new Set<number>();
@@ -86,12 +91,12 @@ async function main(): Promise<void> {
     const i = k - warm;
     inFlight++;
     once().then(
-      (status) => {
+      ({ status, proxyError }) => {
         inFlight--;
         const ok = status >= 200 && status < 300;
         if (i < 0) warmupFailures += ok ? 0 : 1;
         else if (ok) latencies[i] = Math.round((performance.now() - intended) * 100) / 100;
-        else fail(i, `status ${status}`);
+        else fail(i, `status ${status}${proxyError}`);
       },
       (err: unknown) => {
         inFlight--;
@@ -113,6 +118,10 @@ async function main(): Promise<void> {
         }
         if (next >= warm && next % 10 === 0) lags.push(now - intended);
         fire(next++, intended);
+      }
+      if (stopRequested && next < warm + total) {
+        total = Math.max(0, next - warm);
+        latencies.length = total;
       }
       if (next >= warm + total) resolve();
       else setTimeout(tick, Math.max(0, start + next * intervalMs - performance.now()));

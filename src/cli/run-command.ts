@@ -1,14 +1,20 @@
 // `trellis run -- CMD ARGS`: starts the sidecar, waits until it serves its first snapshot, then
 // starts the app with PORT and HTTP_PROXY pointing at it. The two live and die together: when the
 // app exits the sidecar deregisters and drains and `run` exits with the app's status; when the
-// sidecar dies the app is stopped (no unmeshed app left running).
+// sidecar dies the app is stopped (no unmeshed app left running). A signal to `run` takes the
+// workload out of the mesh first, then stops the app (see `forward`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { resolveApiTarget } from './control-target.ts';
 import { obtainJoinToken } from './join-token.ts';
-import { SUPERVISED_ENV, type SidecarReadyMessage } from './sidecar-command.ts';
+import {
+  DEREGISTER_COMMAND,
+  SUPERVISED_ENV,
+  type SidecarDeregisteredMessage,
+  type SidecarReadyMessage,
+} from './sidecar-command.ts';
 import { TransparentWorkload } from '../intercept/transparent.ts';
 import {
   addTransparentOptions,
@@ -26,6 +32,8 @@ import {
 } from './workload-options.ts';
 
 const STOP_GRACE_MS = 5000;
+/** Bound on the sidecar's deregistration (bye, ~1 s while peers catch up) before the app is signalled anyway. */
+const DEREGISTER_WAIT_MS = 5000;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -38,17 +46,18 @@ function freePort(): Promise<number> {
   });
 }
 
-/** The sidecar's ready line on its stdout, or undefined for any other output. */
-function parseReady(line: string): SidecarReadyMessage | undefined {
+/** The sidecar's ready or deregistered line on its stdout, or undefined for any other output. */
+function parseSidecarMessage(line: string): SidecarReadyMessage | SidecarDeregisteredMessage | undefined {
   let msg: unknown;
   try {
     msg = JSON.parse(line);
   } catch {
     return undefined;
   }
-  const ready =
-    typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'trellis:sidecar-ready';
-  return ready ? (msg as SidecarReadyMessage) : undefined;
+  const type = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined;
+  if (type === 'trellis:sidecar-ready') return msg as SidecarReadyMessage;
+  if (type === 'trellis:sidecar-deregistered') return msg as SidecarDeregisteredMessage;
+  return undefined;
 }
 
 /** SIGTERM, then SIGKILL after the grace period; resolves when the child is gone. */
@@ -119,10 +128,14 @@ export function registerRunCommand(program: Command): void {
         ...(join !== undefined ? { [JOIN_TOKEN_ENV]: join.token } : {}),
       },
     });
+    // The sidecar may be gone when `run` writes to its stdin (Ctrl-C reaches the whole group).
+    sidecar.stdin?.on('error', () => {});
+    let onDeregistered = (): void => {};
     const ready = await new Promise<SidecarReadyMessage | undefined>((resolve) => {
       createInterface({ input: sidecar.stdout! }).on('line', (line) => {
-        const msg = parseReady(line);
-        if (msg !== undefined) resolve(msg);
+        const msg = parseSidecarMessage(line);
+        if (msg?.type === 'trellis:sidecar-ready') resolve(msg);
+        else if (msg?.type === 'trellis:sidecar-deregistered') onDeregistered();
         else process.stdout.write(`${line}\n`);
       });
       sidecar.once('exit', () => resolve(undefined));
@@ -178,9 +191,26 @@ export function registerRunCommand(program: Command): void {
       process.stderr.write(`trellis run: the sidecar exited (${signal ?? code}); stopping the app\n`);
       void stopChild(app).then(() => exit(1));
     });
+    const appRunning = (): boolean => app.exitCode === null && app.signalCode === null;
+    let leaving = false;
     const forward = (signal: NodeJS.Signals): void => {
-      // Stop the app first; its exit then takes the sidecar down cleanly.
-      if (app.exitCode === null && app.signalCode === null) app.kill(signal);
+      if (!appRunning()) return;
+      // A second signal goes straight to the app.
+      if (leaving || sidecar.exitCode !== null || sidecar.signalCode !== null) {
+        app.kill(signal);
+        return;
+      }
+      leaving = true;
+      // Out of the mesh first: the sidecar deregisters and keeps serving while its peers catch up,
+      // so no request reaches an app that is stopping. Then the app stops (its outbound still
+      // works for its own shutdown), and its exit takes the sidecar down: drain, exit.
+      const signalApp = (): void => {
+        clearTimeout(bound);
+        if (appRunning()) app.kill(signal);
+      };
+      const bound = setTimeout(signalApp, DEREGISTER_WAIT_MS);
+      onDeregistered = signalApp;
+      sidecar.stdin?.write(`${DEREGISTER_COMMAND}\n`);
     };
     process.on('SIGINT', () => forward('SIGINT'));
     process.on('SIGTERM', () => forward('SIGTERM'));

@@ -1,5 +1,6 @@
 // `trellis sidecar`: the sidecar alone, for an app started some other way (and what `trellis run`
 // starts next to the app). Exits 0 after a drain on SIGTERM/SIGINT, or when its parent goes away.
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { resolveApiTarget } from './control-target.ts';
 import { obtainJoinToken } from './join-token.ts';
@@ -7,8 +8,19 @@ import { addWorkloadOptions, parsePort, toSidecarOptions, type WorkloadFlags } f
 import { createLogger } from '../log.ts';
 import { shutdownTracing } from '../tracing/tracer.ts';
 
-/** Set by `trellis run` for its sidecar: print the ready line on stdout, stop on EOF of stdin. */
+/**
+ * Set by `trellis run` for its sidecar: print the ready line on stdout, stop on EOF of stdin, and
+ * leave the mesh on the line `DEREGISTER_COMMAND` there (answered by `SidecarDeregisteredMessage`).
+ */
 export const SUPERVISED_ENV = 'TRELLIS_SUPERVISED';
+
+/** What `trellis run` writes to its sidecar's stdin before it stops the app. */
+export const DEREGISTER_COMMAND = 'deregister';
+
+/** The sidecar's answer (one JSON line on stdout): out of the mesh, peers caught up, still serving. */
+export interface SidecarDeregisteredMessage {
+  type: 'trellis:sidecar-deregistered';
+}
 
 /** What the sidecar tells `trellis run` (one JSON line on stdout) once it serves its first snapshot. */
 export interface SidecarReadyMessage {
@@ -76,7 +88,14 @@ export function registerSidecarCommand(program: Command): void {
     if (supervised) {
       process.stdin.once('end', () => void stop('supervisor gone'));
       process.stdin.once('error', () => void stop('supervisor gone'));
-      process.stdin.resume();
+      createInterface({ input: process.stdin }).on('line', (line) => {
+        if (line.trim() !== DEREGISTER_COMMAND) return;
+        log.info('deregistering before the app stops');
+        void sidecar.deregister().then(() => {
+          const done: SidecarDeregisteredMessage = { type: 'trellis:sidecar-deregistered' };
+          process.stdout.write(`${JSON.stringify(done)}\n`);
+        });
+      });
     }
     await sidecar.control.firstSnapshot;
     clearTimeout(slow);

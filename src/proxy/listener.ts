@@ -20,6 +20,7 @@ import { authorizeConnection } from './inbound-security.ts';
 import type { StackEnv } from './forward.ts';
 import {
   classifyConnection,
+  redirectedProtocol,
   relayPassthrough,
   withDestinationAuthority,
   type CompiledInterception,
@@ -43,6 +44,17 @@ interface ConnectionRouting {
   h1: Http1ServeContext;
   dispatch: Dispatch;
   tcpCluster: string | undefined;
+}
+
+/**
+ * How long detection waits for a client's first bytes. The short detectTimeout is for server-first
+ * protocols, which a `detect` listener sends to its TCP cluster. One with none (a sidecar's
+ * inbound) would close the silent connection, so it waits as long as for a request head: a
+ * ClientHello read late (a stalled event loop, a busy host) must not be taken for TCP and closed.
+ */
+function detectWait(l: Listener): number {
+  const closesSilent = l.protocol === 'detect' && l.tcpCluster === undefined;
+  return closesSilent ? Math.max(l.detectTimeout, l.headersTimeout) : l.detectTimeout;
 }
 
 export class ListenerRuntime {
@@ -154,7 +166,7 @@ export class ListenerRuntime {
     if (mode === 'STRICT') return this.terminateMesh(socket, EMPTY);
     if (mode === 'PERMISSIVE') {
       // Mesh TLS or plaintext, told apart by the first bytes (a TLS ClientHello or not).
-      detectProtocol(socket, l.detectTimeout).then(
+      detectProtocol(socket, detectWait(l)).then(
         ({ protocol, head }) => {
           if (protocol === 'tls') this.terminateMesh(socket, head);
           else if (l.protocol === 'tcp') this.serve('tcp', socket, head);
@@ -177,7 +189,7 @@ export class ListenerRuntime {
       case 'tcp':
         return this.serve('tcp', socket, EMPTY);
       default:
-        detectProtocol(socket, l.detectTimeout).then(
+        detectProtocol(socket, detectWait(l)).then(
           ({ protocol, head }) => {
             if (l.protocol === 'http' && (protocol === 'tls' || protocol === 'tcp'))
               return this.serve('http1', socket, head);
@@ -209,9 +221,8 @@ export class ListenerRuntime {
       if (l.protocol === 'tcp') this.serve('tcp', socket, EMPTY, socket, conn);
       else
         detectProtocol(socket, l.detectTimeout).then(
-          // TLS the app originates is not ours to terminate: it goes to the destination's tcpCluster.
           ({ protocol, head }) =>
-            this.serve(protocol === 'tls' ? 'tcp' : protocol, socket, head, socket, conn),
+            this.serve(redirectedProtocol(protocol, tcpCluster), socket, head, socket, conn),
           () => socket.destroy(),
         );
     }

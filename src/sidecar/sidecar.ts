@@ -52,7 +52,12 @@ export interface Sidecar {
   registration: WorkloadRegistration;
   ports: { inbound: number; outbound: number; admin: number };
   control: ControlClient;
-  /** Deregisters, keeps serving while peers catch up, then drains and closes everything. */
+  /**
+   * Leaves the mesh but keeps serving: deregisters, then waits while peers catch up (`trellis run`
+   * does this before it stops the app, so no request reaches an app that is shutting down).
+   */
+  deregister(graceMs?: number): Promise<void>;
+  /** Deregisters (unless done already), keeps serving while peers catch up, then drains and closes everything. */
   stop(drainMs?: number, deregisterGraceMs?: number): Promise<void>;
 }
 
@@ -205,16 +210,22 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
   onReadiness = () => control.readinessChanged();
   probe.start();
   control.start();
-  return {
-    registration,
-    ports,
-    control,
-    async stop(drainMs = proxy.config.drainTimeout, deregisterGraceMs = 1000) {
+  let leaving: Promise<void> | undefined;
+  const deregister = (graceMs = 1000): Promise<void> =>
+    (leaving ??= (async () => {
       probe.stop();
       identity.stop();
       await control.close({ deregister: true });
       // Peers learn that this endpoint is gone one push later; keep serving them until they have.
-      await new Promise((resolve) => setTimeout(resolve, deregisterGraceMs));
+      await new Promise((resolve) => setTimeout(resolve, graceMs));
+    })());
+  return {
+    registration,
+    ports,
+    control,
+    deregister,
+    async stop(drainMs = proxy.config.drainTimeout, deregisterGraceMs = 1000) {
+      await deregister(deregisterGraceMs);
       await proxy.drain(drainMs);
       await admin.close();
     },

@@ -267,13 +267,14 @@ export interface ControlPlaneProcess {
 
 const ControlJson = z.object({ url: z.string(), pid: z.number() });
 
-/** `trellis up --dir DIR --port PORT [--etcd URL]`; the URL comes from DIR/control.json. */
+/** `trellis up --dir DIR --port PORT [--etcd URL] [FLAGS]`; the URL comes from DIR/control.json. */
 export async function up(
   scope: Scope,
-  opts: { dir: string; port?: number; etcd?: string; cwd?: string },
+  opts: { dir: string; port?: number; etcd?: string; cwd?: string; flags?: string[] },
 ): Promise<ControlPlaneProcess> {
   const args = ['up', '--dir', opts.dir, '--port', String(opts.port ?? 0)];
   if (opts.etcd !== undefined) args.push('--etcd', opts.etcd);
+  args.push(...(opts.flags ?? []));
   const proc = scope.start(args, { cwd: opts.cwd ?? scope.dir });
   const file = path.resolve(opts.cwd ?? scope.dir, opts.dir, 'control.json');
   // The file of an earlier (killed) control plane on the same dir may still be there: match the PID.
