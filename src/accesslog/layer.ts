@@ -7,14 +7,13 @@ import { grpcStatusForHttp } from '../http2/headers.ts';
 import { kTriedEndpoints, type ClusterRuntime, type TriedEndpoints } from '../proxy/cluster.ts';
 import type { StackEnv } from '../proxy/forward.ts';
 import type { AttemptLayerFactory } from '../proxy/route-runtime.ts';
+import { ObservedBody } from '../proxy/observed-body.ts';
 import type {
-  BodySink,
   Cancel,
   Dispatch,
   HeaderList,
   Layer,
   ProxyRequest,
-  RequestBody,
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
@@ -46,12 +45,10 @@ interface ListenerLog {
  * One request, from the listener's point of view: passes everything through, counts the bytes
  * both ways (it is also the request body's reader), and writes the line when the request ends.
  */
-class AccessLogExchange implements ResponseHandler, RequestBody, BodySink {
+class AccessLogExchange extends ObservedBody implements ResponseHandler {
   private readonly log: ListenerLog;
   private readonly req: ProxyRequest;
   private readonly next: ResponseHandler;
-  private body: RequestBody | null = null;
-  private sink: BodySink | null = null;
   private status = 0;
   private grpcStatus: string | undefined;
   private headAt = 0;
@@ -70,39 +67,14 @@ class AccessLogExchange implements ResponseHandler, RequestBody, BodySink {
   cancel: Cancel | null = null;
 
   constructor(log: ListenerLog, req: ProxyRequest, next: ResponseHandler) {
+    super();
     this.log = log;
     this.req = req;
     this.next = next;
   }
 
-  /** The body the stack below reads: this object, counting what passes. */
-  wrap(body: RequestBody | null): RequestBody | null {
-    if (body === null) return null;
-    this.body = body;
-    return this;
-  }
-
-  // --- RequestBody (to the stack below) and BodySink (from the client) ---
-  pipe(sink: BodySink): void {
-    this.sink = sink;
-    this.body!.pipe(this);
-  }
-
-  resume(): void {
-    this.body!.resume();
-  }
-
-  data(chunk: Buffer): boolean {
+  protected observeRequestChunk(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
-    return this.sink!.data(chunk);
-  }
-
-  end(trailers: HeaderList | null): void {
-    this.sink!.end(trailers);
-  }
-
-  error(err: Error): void {
-    this.sink!.error(err);
   }
 
   // --- ResponseHandler ---

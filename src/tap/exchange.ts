@@ -6,12 +6,11 @@ import type { ProxyError } from '../errors.ts';
 import { grpcStatusForHttp } from '../http2/headers.ts';
 import type { ClusterRuntime } from '../proxy/cluster.ts';
 import { parsePeerHeader, PEER_HEADER } from '../proxy/peer-metadata.ts';
+import { ObservedBody } from '../proxy/observed-body.ts';
 import type {
-  BodySink,
   Cancel,
   HeaderList,
   ProxyRequest,
-  RequestBody,
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
@@ -60,7 +59,7 @@ function grpcCode(v: string | undefined): number | undefined {
 const micros = (ms: number): number => Math.max(0, Math.round(ms * 1000));
 
 /** One tapped request: passes everything through unchanged, copying what the sessions asked for. */
-export class TapExchange implements ResponseHandler, RequestBody, BodySink {
+export class TapExchange extends ObservedBody implements ResponseHandler {
   private readonly hub: TapHub;
   private readonly direction: TapDirection;
   private readonly req: ProxyRequest;
@@ -74,8 +73,6 @@ export class TapExchange implements ResponseHandler, RequestBody, BodySink {
   private readonly wantHeaders: boolean;
   private readonly reqBody: BodyPrefix;
   private readonly rspBody: BodyPrefix;
-  private body: RequestBody | null = null;
-  private sink: BodySink | null = null;
   private readonly source: TapParty;
   private readonly destination: TapParty;
   private tls: boolean;
@@ -97,6 +94,7 @@ export class TapExchange implements ResponseHandler, RequestBody, BodySink {
     accepted: TapSession[],
     awaiting: TapSession[],
   ) {
+    super();
     this.hub = hub;
     this.direction = direction;
     this.req = req;
@@ -135,34 +133,8 @@ export class TapExchange implements ResponseHandler, RequestBody, BodySink {
     }
   }
 
-  /** The body the stack below reads: this object, counting (and copying the start of) what passes. */
-  wrap(body: RequestBody | null): RequestBody | null {
-    if (body === null) return null;
-    this.body = body;
-    return this;
-  }
-
-  // --- RequestBody (to the stack below) and BodySink (from the client) ---
-  pipe(sink: BodySink): void {
-    this.sink = sink;
-    this.body!.pipe(this);
-  }
-
-  resume(): void {
-    this.body!.resume();
-  }
-
-  data(chunk: Buffer): boolean {
+  protected observeRequestChunk(chunk: Buffer): void {
     this.reqBody.add(chunk);
-    return this.sink!.data(chunk);
-  }
-
-  end(trailers: HeaderList | null): void {
-    this.sink!.end(trailers);
-  }
-
-  error(err: Error): void {
-    this.sink!.error(err);
   }
 
   // --- from the attempt layer ---
