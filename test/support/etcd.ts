@@ -1,10 +1,10 @@
 // A real, throwaway single-member etcd on loopback ports, for tests of the etcd store.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, stopChild } from './child-process.ts';
 
 export interface TestEtcd {
   /** Client URL, e.g. http://127.0.0.1:40123. */
@@ -73,11 +73,11 @@ async function startOnce(bin: string): Promise<TestEtcd> {
     await waitHealthy(endpoint, started, () => stderr);
   };
   const stop = async (): Promise<void> => {
-    if (child) await kill(child);
+    if (child) await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
   };
   const restart = async (): Promise<void> => {
-    if (child) await kill(child);
+    if (child) await stopChild(child);
     await run();
   };
   try {
@@ -108,30 +108,4 @@ async function waitHealthy(endpoint: string, child: ChildProcess, stderr: () => 
     await sleep(50);
   }
   throw new Error(`etcd at ${endpoint} not healthy within ${READY_TIMEOUT_MS} ms:\n${stderr()}`);
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
-    return Promise.resolve();
-  const pid = child.pid;
-  return new Promise((resolve) => {
-    const force = setTimeout(() => process.kill(pid, 'SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    process.kill(pid, 'SIGTERM');
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      const port = a !== null && typeof a === 'object' ? a.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
 }

@@ -3,11 +3,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { freePort, stopChild } from './child-process.ts';
 
 export interface TestPrometheus {
   /** e.g. http://127.0.0.1:40123 */
@@ -95,7 +95,7 @@ async function startOnce(bin: string, targets: ScrapeTarget[]): Promise<TestProm
     stderr = (stderr + chunk).slice(-4000);
   });
   const stop = async (): Promise<void> => {
-    await kill(child);
+    await stopChild(child);
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -149,36 +149,4 @@ async function waitReady(url: string, child: ChildProcess, stderr: () => string)
     await sleep(50);
   }
   throw new Error(`prometheus at ${url} not ready within ${READY_TIMEOUT_MS} ms:\n${stderr()}`);
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
-    return Promise.resolve();
-  const pid = child.pid;
-  return new Promise((resolve) => {
-    const force = setTimeout(() => {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }, 5000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    process.kill(pid, 'SIGTERM');
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      const port = a !== null && typeof a === 'object' ? a.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
 }
