@@ -28,4 +28,5 @@ export const colour = {
   green: (s: string): string => (useColour ? `\x1b[32m${s}\x1b[0m` : s),
   red: (s: string): string => (useColour ? `\x1b[31m${s}\x1b[0m` : s),
   yellow: (s: string): string => (useColour ? `\x1b[33m${s}\x1b[0m` : s),
+  bold: (s: string): string => (useColour ? `\x1b[1m${s}\x1b[0m` : s),
 };

@@ -152,6 +152,10 @@ test('health is open but answers only its status without a token', async (t) => 
   });
   assert.equal(full.body.store, 'sqlite');
   assert.equal(typeof full.body.revision, 'number');
+  // The dashboard shows admin actions only to an admin token.
+  assert.equal(full.body.role, 'reader');
+  const admin = await api<Record<string, unknown>>(cp.url, 'GET', '/api/v1/health');
+  assert.equal(admin.body.role, 'admin');
 });
 
 test('auth: false serves the API without tokens (for tests of other things)', async (t) => {

@@ -20,6 +20,7 @@
 //   GET    /api/v1/ca, POST /api/v1/ca/rotate|finish-rotation, GET /api/v1/identities/NS/WORKLOAD,
 //   GET    /api/v1/check, POST /api/v1/authz/explain    security tools (api-identity.ts)
 //   GET    /api/v1/stats/…, /apis/metrics.smi-spec.io/v1alpha1/…   golden metrics (stats/api-stats.ts, stats/smi.ts)
+//   GET    /api/v1/stats/series?kind=K&namespace=NS&name=N&window=15m  per-bucket points (stats/api-series.ts)
 //   POST   /api/v1/tap                     live requests of a service or workload, NDJSON (admin; tap/api-tap.ts)
 // Every route needs `Authorization: Bearer TOKEN` (api-auth.ts): the reader token may GET, the admin
 // token may do anything; join tokens are admin-only. /health is open but says only {status} then.
@@ -42,6 +43,7 @@ import {
 } from './api-auth.ts';
 import { identityRoutes } from './api-identity.ts';
 import { statsRoutes } from './stats/api-stats.ts';
+import { seriesRoutes } from './stats/api-series.ts';
 import { SMI_PREFIX, smiRoutes } from './stats/smi.ts';
 import { proxyConfigRoutes } from './api-proxy-config.ts';
 import { StreamedResponse } from './api-stream.ts';
@@ -72,6 +74,8 @@ export interface ApiContext {
   identity: MeshIdentity | undefined;
   /** Service virtual IPs (vip/); undefined when the control plane allocates none. */
   vips?: VirtualIps | undefined;
+  /** Aborted as the control plane starts to close: streamed answers (api-events.ts) end cleanly. */
+  shutdown?: AbortSignal | undefined;
 }
 
 const MAX_BODY = 8 * 1024 * 1024;
@@ -94,7 +98,7 @@ const routes: [method: string, pattern: RegExp, handler: Handler, access?: Acces
     async (ctx, _req, _p, _q, role) =>
       role === undefined
         ? { status: 'ok' }
-        : { status: 'ok', store: ctx.store.kind, revision: ctx.view.revision },
+        : { status: 'ok', store: ctx.store.kind, revision: ctx.view.revision, role },
     'open',
   ],
   ['POST', /^\/api\/v1\/apply$/, apply],
@@ -168,6 +172,7 @@ const routes: [method: string, pattern: RegExp, handler: Handler, access?: Acces
     'admin',
   ],
   ...identityRoutes,
+  ...seriesRoutes, // before statsRoutes, whose /stats/KIND would take "series" for a kind
   ...statsRoutes,
   ...smiRoutes,
   ...proxyConfigRoutes,

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Store } from '../store/types.ts';
 import { JoinTokens } from '../identity/join-tokens.ts';
 import { handleApi, sendJson } from './api.ts';
+import { DashboardFiles } from './dashboard-static.ts';
 import { ApiAuth, type ApiAuthOptions } from './api-auth.ts';
 import { MeshView } from './mesh-view.ts';
 import {
@@ -37,6 +38,8 @@ export interface ControlPlaneOptions {
   telemetry?: TelemetryDefaults;
   /** Service virtual IPs and the outbound traffic policy (transparent interception); false: none. */
   interception?: InterceptionOptions | false;
+  /** Where the built dashboard is (default dist/dashboard/); false: no dashboard is served. */
+  dashboardDir?: string | false;
 }
 
 export interface ControlPlane {
@@ -91,12 +94,30 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const push = new PushServer(view, registry, pushOpts, security);
   // A new virtual IP changes snapshots without a change of resources.
   vips?.onChange(() => push.schedule());
-  const ctx = { store: opts.store, view, push, auth, joinTokens, identity: security, vips };
+  const shutdown = new AbortController();
+  const ctx = {
+    store: opts.store,
+    view,
+    push,
+    auth,
+    joinTokens,
+    identity: security,
+    vips,
+    shutdown: shutdown.signal,
+  };
+  const dashboard = opts.dashboardDir === false ? undefined : new DashboardFiles(opts.dashboardDir);
   const server = http.createServer((req, res) => {
-    void handleApi(ctx, req, res).then((handled) => {
-      if (!handled)
-        sendJson(res, 404, { error: { code: 'TRELLIS_NOT_FOUND', message: `no page ${req.url}` } });
-    });
+    void handleApi(ctx, req, res)
+      .then(async (handled) => handled || ((await dashboard?.handle(req, res)) ?? false))
+      .then((handled) => {
+        if (!handled)
+          sendJson(res, 404, { error: { code: 'TRELLIS_NOT_FOUND', message: `no page ${req.url}` } });
+      })
+      .catch((err: unknown) => {
+        if (!res.headersSent)
+          sendJson(res, 500, { error: { code: 'TRELLIS_INTERNAL', message: String(err) } });
+        else res.destroy();
+      });
   });
   server.on('upgrade', (req, socket, head) => {
     if (new URL(req.url ?? '/', 'http://control').pathname === STREAM_PATH)
@@ -118,6 +139,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     identity: security,
     vips,
     async close() {
+      shutdown.abort(); // streamed answers end before their connections are cut
       security?.close();
       vips?.close();
       registry.close();

@@ -1,0 +1,3 @@
+export function CanaryView() {
+  return <h1>Canary</h1>;
+}

@@ -1,0 +1,3 @@
+export function SecurityView() {
+  return <h1>Security</h1>;
+}

@@ -1,0 +1,3 @@
+export function ServiceView(props: { namespace: string; name: string }) {
+  return <h1>{props.name}</h1>;
+}

@@ -1,0 +1,3 @@
+export function TapView(_props: { query: URLSearchParams }) {
+  return <h1>Tap</h1>;
+}

@@ -1,0 +1,3 @@
+export function TopologyView() {
+  return <h1>Topology</h1>;
+}
