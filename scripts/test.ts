@@ -20,6 +20,7 @@ function step(name: string, cmd: string, args: string[], ok: readonly number[] =
 if (only.length === 0) {
   step('system packages', 'bash', ['scripts/system-deps.sh', 'test']);
   step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
+  step('typecheck (dashboard)', 'npx', ['tsc', '-p', 'web', '--noEmit']);
   step('lint', 'npx', ['eslint', '.']);
 }
 // The SO_ORIGINAL_DST addon (transparent mode): `npm ci` builds it; a checkout from before it may not have it.
@@ -28,7 +29,9 @@ if (!existsSync(`${root}native/original-dst/build/Release/original_dst.node`))
 // Tests that start the `trellis` process run bin/trellis.js, which runs this build (dist/). tsc exits
 // 2 when it wrote the build despite type errors: those are the typecheck step's to report.
 step('build', 'npx', ['tsc', '-p', 'tsconfig.build.json'], [0, 2]);
-const files = only.length > 0 ? only : ['src/**/*.test.ts', 'test/**/*.test.ts'];
+// The control plane serves the dashboard from dist/dashboard/; its end-to-end tests drive Chromium on it.
+step('build (dashboard)', 'npm', ['run', 'build:dashboard']);
+const files = only.length > 0 ? only : ['src/**/*.test.ts', 'test/**/*.test.ts', 'web/**/*.test.ts'];
 step('tests', process.execPath, [
   '--test',
   '--test-concurrency=2',

@@ -31,7 +31,7 @@ const WORKLOADS: DemoWorkload[] = [
 ];
 
 async function waitForControl(dir: string, up: ChildProcess): Promise<string> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     if (up.exitCode !== null) throw new Error('the control plane exited during start-up');
     try {
       return ControlFile.parse(JSON.parse(await readFile(path.join(dir, CONTROL_FILE), 'utf8'))).url;
@@ -39,7 +39,7 @@ async function waitForControl(dir: string, up: ChildProcess): Promise<string> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  throw new Error('the control plane did not start within 20 s');
+  throw new Error('the control plane did not start within 60 s');
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -70,63 +70,74 @@ export function registerDemoCommand(program: Command): void {
       process.on('SIGINT', () => void stop(0));
       process.on('SIGTERM', () => void stop(0));
 
-      process.stdout.write(`Starting the control plane (state in ${dir})…\n`);
-      const up = trellis(['up', '--dir', dir, '--port', '0']);
-      children.push(up);
-      const control = await waitForControl(dir, up);
-      // Written before control.json: the workloads make their join tokens with it, and apply needs it.
-      const tokenFile = path.join(dir, API_TOKEN_FILES.admin);
-      const adminToken = (await readFile(tokenFile, 'utf8')).trim();
-      const start = (w: DemoWorkload): void => {
-        const args = ['run', '--control', control, '--service', w.service, '--version', w.version ?? 'v1'];
-        if (w.protocol !== undefined) args.push('--protocol', w.protocol);
-        if (w.servicePort !== undefined) args.push('--service-port', String(w.servicePort));
-        args.push('--', process.execPath, path.join(demoDir, w.app));
-        const child = trellis(args, { ...w.env, RATE: opts.rate, [TOKEN_ENV]: adminToken });
-        child.once('exit', (code) => {
-          if (!stopping) {
-            process.stderr.write(
-              `demo: workload ${w.service} ${w.version ?? ''} exited (${code}); stopping\n`,
-            );
-            void stop(1);
-          }
+      try {
+        await startDemo();
+      } catch (err) {
+        // A start that fails half-way must not leave a control plane and workloads behind.
+        process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}; stopping\n`);
+        await stop(1);
+      }
+
+      async function startDemo(): Promise<void> {
+        process.stdout.write(`Starting the control plane (state in ${dir})…\n`);
+        const up = trellis(['up', '--dir', dir, '--port', '0']);
+        children.push(up);
+        const control = await waitForControl(dir, up);
+        // Written before control.json: the workloads make their join tokens with it, and apply needs it.
+        const tokenFile = path.join(dir, API_TOKEN_FILES.admin);
+        const adminToken = (await readFile(tokenFile, 'utf8')).trim();
+        const start = (w: DemoWorkload): void => {
+          const args = ['run', '--control', control, '--service', w.service, '--version', w.version ?? 'v1'];
+          if (w.protocol !== undefined) args.push('--protocol', w.protocol);
+          if (w.servicePort !== undefined) args.push('--service-port', String(w.servicePort));
+          args.push('--', process.execPath, path.join(demoDir, w.app));
+          const child = trellis(args, { ...w.env, RATE: opts.rate, [TOKEN_ENV]: adminToken });
+          child.once('exit', (code) => {
+            if (!stopping) {
+              process.stderr.write(
+                `demo: workload ${w.service} ${w.version ?? ''} exited (${code}); stopping\n`,
+              );
+              void stop(1);
+            }
+          });
+          children.push(child);
+        };
+        const services = WORKLOADS.filter((w) => w.service !== 'loadgen');
+        services.forEach(start);
+        // The load starts once every service has a ready endpoint, so its first lines show no warm-up errors.
+        await waitForReady(control, adminToken, services.length);
+        WORKLOADS.filter((w) => w.service === 'loadgen').forEach(start);
+        const apply = trellis(['apply', '--control', control, '-f', path.join(demoDir, 'canary.yaml')], {
+          [TOKEN_ENV]: adminToken,
         });
-        children.push(child);
-      };
-      const services = WORKLOADS.filter((w) => w.service !== 'loadgen');
-      services.forEach(start);
-      // The load starts once every service has a ready endpoint, so its first lines show no warm-up errors.
-      await waitForReady(control, adminToken, services.length);
-      WORKLOADS.filter((w) => w.service === 'loadgen').forEach(start);
-      const apply = trellis(['apply', '--control', control, '-f', path.join(demoDir, 'canary.yaml')], {
-        [TOKEN_ENV]: adminToken,
-      });
-      await new Promise((r) => apply.once('exit', r));
-      const cli = `node ${path.relative(process.cwd(), entry) || entry}`;
-      process.stdout.write(
-        [
-          '',
-          'The demo mesh is up: web calls reviews (HTTP, v1 and v2), ratings (gRPC) and stock (TCP);',
-          'loadgen sends steady traffic to web and prints the reviews split every 5 s (about 90/10).',
-          `In another terminal:  export TRELLIS_CONTROL=${control} ${TOKEN_ENV}=$(cat ${tokenFile})`,
-          `  ${cli} get workloads -o wide`,
-          `  ${cli} proxy-status`,
-          `  ${cli} describe service reviews`,
-          `  ${cli} stat deployments             (success rate, RPS, latency per version)`,
-          `  ${cli} edges                        (who calls whom, with mTLS identities)`,
-          `  ${cli} tap reviews                  (live requests; Ctrl-C to stop)`,
-          `  ${cli} top reviews`,
-          `  ${cli} apply -f ${path.join(demoDir, 'canary.yaml')}   (after editing the weights)`,
-          'Ctrl-C stops everything.',
-          '',
-        ].join('\n'),
-      );
+        await new Promise((r) => apply.once('exit', r));
+        const cli = `node ${path.relative(process.cwd(), entry) || entry}`;
+        process.stdout.write(
+          [
+            '',
+            'The demo mesh is up: web calls reviews (HTTP, v1 and v2), ratings (gRPC) and stock (TCP);',
+            'loadgen sends steady traffic to web and prints the reviews split every 5 s (about 90/10).',
+            `In another terminal:  export TRELLIS_CONTROL=${control} ${TOKEN_ENV}=$(cat ${tokenFile})`,
+            `  ${cli} get workloads -o wide`,
+            `  ${cli} proxy-status`,
+            `  ${cli} describe service reviews`,
+            `  ${cli} stat deployments             (success rate, RPS, latency per version)`,
+            `  ${cli} edges                        (who calls whom, with mTLS identities)`,
+            `  ${cli} tap reviews                  (live requests; Ctrl-C to stop)`,
+            `  ${cli} top reviews`,
+            `  ${cli} apply -f ${path.join(demoDir, 'canary.yaml')}   (after editing the weights)`,
+            `  ${cli} dashboard                    (the web dashboard: topology, services, tap, config)`,
+            'Ctrl-C stops everything.',
+            '',
+          ].join('\n'),
+        );
+      }
     });
 }
 
-/** Polls the registry until `count` workloads are ready (bounded: 30 s). */
+/** Polls the registry until `count` workloads are ready (bounded: 90 s, for a busy machine). */
 async function waitForReady(control: string, token: string, count: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 900; i++) {
     try {
       const res = await fetch(`${control}/api/v1/resources/Workload`, {
         headers: { authorization: `Bearer ${token}` },
@@ -138,7 +149,7 @@ async function waitForReady(control: string, token: string, count: number): Prom
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`the demo services did not become ready within 30 s (control plane ${control})`);
+  throw new Error(`the demo services did not become ready within 90 s (control plane ${control})`);
 }
 
 function exited(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {

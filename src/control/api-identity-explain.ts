@@ -5,12 +5,17 @@
 import { z } from 'zod';
 import type { RequestAttributes } from '../authz/attributes.ts';
 import { explainAuthorization, type AuthzPolicyExplanation } from '../authz/explain.ts';
-import { prepareSecurity, workloadIdentity } from '../dialects/index.ts';
+import { prepareSecurity, workloadIdentity, type PreparedSecurity } from '../dialects/index.ts';
 import { TrellisError } from '../errors.ts';
 import { IdentityError } from '../identity/errors.ts';
 import { spiffeId } from '../identity/spiffe.ts';
 import type { MtlsMode } from '../model/security.ts';
-import { buildServiceCatalog, resolveServiceRef, serviceKey } from '../resources/catalog.ts';
+import {
+  buildServiceCatalog,
+  resolveServiceRef,
+  serviceKey,
+  type MeshService,
+} from '../resources/catalog.ts';
 import type { WorkloadResource } from '../resources/kinds.ts';
 import { ApiError, NotFoundError } from './errors.ts';
 import type { MeshView } from './mesh-view.ts';
@@ -66,16 +71,30 @@ export interface Explanation {
   workloads: ExplainedWorkload[];
 }
 
+/** The mesh as explain reads it, made once when one caller explains many requests. */
+export interface ExplainMesh {
+  catalog: ReadonlyMap<string, MeshService>;
+  security: PreparedSecurity;
+}
+
+export function explainMesh(view: MeshView, trustDomain: string): ExplainMesh {
+  const state = view.state();
+  return {
+    catalog: buildServiceCatalog(state.services, state.workloads),
+    security: prepareSecurity(view.dialectResources(), { trustDomain }),
+  };
+}
+
 export function explainRequest(
   view: MeshView,
   body: ExplainBody,
-  opts: { trustDomain: string; mtls: boolean },
+  opts: { trustDomain: string; mtls: boolean; mesh?: ExplainMesh },
 ): Explanation {
   const plaintext = 'plaintext' in body.from;
   const principal = 'serviceAccount' in body.from ? callerId(opts.trustDomain, body.from) : undefined;
   const id = resolveServiceRef(body.to, 'default');
-  const state = view.state();
-  const service = buildServiceCatalog(state.services, state.workloads).get(serviceKey(id));
+  const mesh = opts.mesh ?? explainMesh(view, opts.trustDomain);
+  const service = mesh.catalog.get(serviceKey(id));
   if (service === undefined) throw NotFoundError(`service ${id.name}.${id.namespace}`);
   const headers = Object.fromEntries(
     Object.entries(body.headers ?? {}).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v : [v]]),
@@ -83,7 +102,7 @@ export function explainRequest(
   const flat = Object.entries(headers).flatMap(([k, vs]) => vs.flatMap((v) => [k, v]));
   const method = (body.method ?? 'GET').toUpperCase();
   const path = body.path ?? '/';
-  const prepared = prepareSecurity(view.dialectResources(), { trustDomain: opts.trustDomain });
+  const prepared = mesh.security;
   const address = body.from.address;
 
   const explain = (w: WorkloadResource): ExplainedWorkload => {

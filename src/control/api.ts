@@ -8,7 +8,8 @@
 //   DELETE /api/v1/resources/KIND/NS/NAME
 //   GET    /api/v1/proxies                 what `trellis proxy-status` shows
 //   GET    /api/v1/proxies/ID/config       the config a proxy has in force (api-proxy-config.ts)
-//   GET    /api/v1/services/NS/NAME        what `trellis describe service` shows
+//   GET    /api/v1/services/NS/NAME        what `trellis describe service` shows, with the security
+//                                          policies and the callers' ejections (describe.ts)
 //   GET    /api/v1/virtual-ips[?namespace=NS]  service virtual IPs (api-virtual-ips.ts)
 //   GET    /api/v1/history                 config changes, newest last (`trellis history`)
 //   GET    /api/v1/history/REV             one change with the before/after of each resource
@@ -22,6 +23,9 @@
 //   GET    /api/v1/stats/…, /apis/metrics.smi-spec.io/v1alpha1/…   golden metrics (stats/api-stats.ts, stats/smi.ts)
 //   GET    /api/v1/stats/series?kind=K&namespace=NS&name=N&window=15m  per-bucket points (stats/api-series.ts)
 //   POST   /api/v1/tap                     live requests of a service or workload, NDJSON (admin; tap/api-tap.ts)
+//   GET    /api/v1/events?interval=5s      live MeshEvents as Server-Sent Events (api-events.ts)
+//   GET    /api/v1/warnings                what apply would warn about the config in force (api-warnings.ts)
+//   GET    /api/v1/security/edges          which policies allow which service edges (api-security-edges.ts)
 // Every route needs `Authorization: Bearer TOKEN` (api-auth.ts): the reader token may GET, the admin
 // token may do anything; join tokens are admin-only. /health is open but says only {status} then.
 // Writes take their author from the x-trellis-author header (the CLI sends user@host).
@@ -48,8 +52,11 @@ import { SMI_PREFIX, smiRoutes } from './stats/smi.ts';
 import { proxyConfigRoutes } from './api-proxy-config.ts';
 import { StreamedResponse } from './api-stream.ts';
 import { tapRoutes } from './tap/api-tap.ts';
+import { eventRoutes } from './api-events.ts';
+import { warningRoutes } from './api-warnings.ts';
+import { securityEdgeRoutes } from './api-security-edges.ts';
 import { createJoinToken, listJoinTokens, revokeJoinToken } from './api-join-tokens.ts';
-import { describeService } from './describe.ts';
+import { describeService, describeSources } from './describe.ts';
 import { virtualIpRoutes } from './api-virtual-ips.ts';
 import type { VirtualIps } from './vip/allocator.ts';
 import { diffRevisions, listHistory, rollback, writeRecorded } from './history.ts';
@@ -153,7 +160,7 @@ const routes: [method: string, pattern: RegExp, handler: Handler, access?: Acces
     'GET',
     /^\/api\/v1\/services\/(?<ns>[^/]+)\/(?<name>[^/]+)$/,
     async (ctx, _req, p) => {
-      const d = describeService(ctx.view.state(), p.ns ?? '', p.name ?? '', ctx.vips);
+      const d = describeService(ctx.view.state(), p.ns ?? '', p.name ?? '', ctx.vips, describeSources(ctx));
       if (d === undefined) throw NotFoundError(`service ${p.name}.${p.ns}`);
       return { ...d, proxies: ctx.push.status().filter((s) => s.namespace === p.ns) };
     },
@@ -177,6 +184,9 @@ const routes: [method: string, pattern: RegExp, handler: Handler, access?: Acces
   ...smiRoutes,
   ...proxyConfigRoutes,
   ...tapRoutes,
+  ...eventRoutes,
+  ...warningRoutes,
+  ...securityEdgeRoutes,
   ...virtualIpRoutes,
 ];
 

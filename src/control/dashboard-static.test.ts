@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -113,4 +113,19 @@ test('without a build it says how to make one, and serves it once it exists', as
   await mkdir(dir);
   await writeFile(path.join(dir, 'index.html'), '<title>now</title>');
   assert.equal((await fetch(`${url}/dashboard/`)).status, 200);
+});
+
+test('a rebuild is served from the next page load on', async (t) => {
+  const dir = await builtDir(t);
+  const url = await serve(t, dir);
+  assert.match(await (await fetch(`${url}/dashboard/`)).text(), /Trellis/);
+  await rm(path.join(dir, 'assets'), { recursive: true });
+  await mkdir(path.join(dir, 'assets'));
+  await writeFile(path.join(dir, 'assets', 'index-new.js'), 'new();');
+  await writeFile(path.join(dir, 'index.html'), '<title>rebuilt</title>');
+  const future = new Date(Date.now() + 5000);
+  await utimes(path.join(dir, 'index.html'), future, future);
+  assert.match(await (await fetch(`${url}/dashboard/`)).text(), /rebuilt/);
+  assert.equal(await (await fetch(`${url}/dashboard/assets/index-new.js`)).text(), 'new();');
+  assert.equal((await fetch(`${url}/dashboard/assets/index-abc.js`)).status, 404);
 });

@@ -2,7 +2,7 @@
 // The files are read once into memory (a few hundred KiB; gzip made on first request), so a request
 // never touches the disk and no path from a URL ever reaches the file system. The page itself holds
 // nothing secret: it asks for an API token and calls the API with it, like the CLI.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,7 @@ interface Asset {
 export class DashboardFiles {
   readonly #dir: string;
   #assets: Promise<Map<string, Asset> | undefined> | undefined;
+  #builtAt: number | undefined;
 
   constructor(dir = DEFAULT_DASHBOARD_DIR) {
     this.#dir = dir;
@@ -60,6 +61,8 @@ export class DashboardFiles {
       sendText(res, 405, 'TRELLIS_METHOD_NOT_ALLOWED', `${req.method} not allowed on ${pathname}`);
       return true;
     }
+    // A rebuild (npm run build) while the control plane runs is served from the next page load on.
+    if (pathname === DASHBOARD_PATH) await this.#reloadIfRebuilt();
     const assets = await this.#load();
     if (assets === undefined) {
       sendText(
@@ -89,6 +92,17 @@ export class DashboardFiles {
     });
     res.end(req.method === 'HEAD' ? undefined : body);
     return true;
+  }
+
+  async #reloadIfRebuilt(): Promise<void> {
+    const mtime = await stat(path.join(this.#dir, 'index.html')).then(
+      (st) => st.mtimeMs,
+      () => undefined,
+    );
+    if (mtime !== this.#builtAt) {
+      this.#builtAt = mtime;
+      this.#assets = undefined;
+    }
   }
 
   #load(): Promise<Map<string, Asset> | undefined> {

@@ -3,7 +3,7 @@
 // snapshots of the internal model and answers each with ACK or NACK. Heartbeats carry the app's
 // readiness; a proxy that stops sending them is dropped from the registry within seconds.
 import { z } from 'zod';
-import { StatsConfigMessage, StatsMessage } from './stats/message.ts';
+import { ReportEjectionsMessage, StatsConfigMessage, StatsMessage } from './stats/message.ts';
 import { TapEventsMessage, TapStartMessage, TapStopMessage } from './tap/messages.ts';
 
 export const STREAM_PATH = '/api/v1/stream';
@@ -92,6 +92,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string() }),
   /** How often to send `stats` (after welcome; a proxy sends none unless asked). */
   StatsConfigMessage,
+  /** Put the ejected endpoints in `stats` reports (after stats-config; stats/message.ts). */
+  ReportEjectionsMessage,
   /** Live tap sessions (`trellis tap`, tap/messages.ts). */
   TapStartMessage,
   TapStopMessage,

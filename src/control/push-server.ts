@@ -171,6 +171,7 @@ export class PushServer {
                 });
                 const intervalMs = this.opts.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS;
                 send(ws, { type: 'stats-config', intervalMs });
+                send(ws, { type: 'report-ejections' }); // stats/message.ts: asked, never assumed
                 this.schedule(0);
                 s.proxy = streamProxy(ws, s.id, s.registration);
                 this.streams.connected(s.proxy);

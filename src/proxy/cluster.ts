@@ -88,6 +88,11 @@ export class TransportRegistry {
     return eps;
   }
 
+  /** The endpoints of cluster `name` as last reconciled (undefined if never), without touching them. */
+  endpointsOf(name: string): readonly LbEndpoint[] | undefined {
+    return this.endpoints.get(name);
+  }
+
   /** Call before compiling a config; then `sweep()` closes what the new config no longer uses. */
   beginGeneration(): void {
     this.inUse = new Set();

@@ -48,6 +48,22 @@ export class ProxyServer {
     return this.started && !this.draining;
   }
 
+  /**
+   * The endpoints outlier detection has ejected now, in the clusters of the config in force, and
+   * how long until their ejection time is up (the sidecar reports them: stats-reporter.ts).
+   */
+  ejectedEndpoints(): { cluster: string; address: string; port: number; remainingMs: number }[] {
+    const out = [];
+    const now = performance.now(); // the detectors' clock (protection/outlier.ts)
+    for (const c of this.current.config.clusters)
+      for (const ep of this.transports.endpointsOf(c.name) ?? [])
+        if (ep.ejected) {
+          const remainingMs = Math.max(0, ep.outlier.ejectedAtMs + ep.outlier.ejectionMs - now);
+          out.push({ cluster: c.name, address: ep.address, port: ep.port, remainingMs });
+        }
+    return out;
+  }
+
   /** Bound ports by listener name (useful when a config asks for port 0). */
   ports(): Record<string, number> {
     const out: Record<string, number> = {};

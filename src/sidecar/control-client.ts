@@ -167,6 +167,8 @@ export class ControlClient {
         send: (m) => this.sendMsg(m),
         buffered: () => ws?.bufferedAmount ?? 0,
       });
+    } else if (msg.type === 'report-ejections') {
+      this.opts.stats?.reportEjections();
     } else if (msg.type === 'tap-start' || msg.type === 'tap-stop') {
       const ws = this.ws;
       this.opts.tap?.handle(msg, { send: (m) => this.sendMsg(m), buffered: () => ws?.bufferedAmount ?? 0 });

@@ -166,7 +166,7 @@ export async function startSidecar(o: SidecarOptions, log: Logger): Promise<Side
     workload: () => ({ ...registration, spec: { ...registration.spec, ready: probe.ready } }),
     ready: () => probe.ready,
     ...(o.joinToken !== undefined ? { joinToken: o.joinToken } : {}),
-    stats: new StatsReporter(stats.edge),
+    stats: new StatsReporter(stats.edge, { ejections: () => proxy.ejectedEndpoints() }),
     tap: new TapAgent(proxy.tap),
     apply: async (raw, version) => {
       // A snapshot with a trust bundle needs this proxy's certificate: the first one is awaited.

@@ -120,3 +120,40 @@ test('TCP series: counters and the open gauge', () => {
     [[2, 1]],
   );
 });
+
+test('ejected endpoints: only once asked, only when they change, none any more as an empty list', () => {
+  const registry = new Registry();
+  let ejected: { cluster: string; address: string; port: number; remainingMs: number }[] = [];
+  const reporter = new StatsReporter(new EdgeStats(registry), { ejections: () => ejected });
+  const sink = { send: () => {}, buffered: () => 0 };
+  const reviews = { cluster: 'outbound|reviews.default', address: '127.0.0.1', port: 15006 };
+  ejected = [{ ...reviews, remainingMs: 30_000 }];
+  reporter.start(3_600_000, sink);
+  assert.equal(reporter.collect(), undefined, 'a control plane that did not ask hears nothing of them');
+  reporter.reportEjections();
+  const before = Date.now();
+  const first = parsed(reporter.collect());
+  assert.equal(first.requests, undefined);
+  assert.deepEqual(
+    first.ejected?.map(({ untilMs: _, ...e }) => e),
+    [reviews],
+  );
+  const until = first.ejected?.[0]?.untilMs ?? 0;
+  assert.ok(until >= before + 30_000 && until <= Date.now() + 30_000);
+  ejected = [{ ...reviews, remainingMs: 29_990 }]; // the same ejection, read later
+  assert.equal(reporter.collect(), undefined, 'unchanged');
+  ejected = [];
+  assert.deepEqual(parsed(reporter.collect()).ejected, [], 'none any more');
+  assert.equal(reporter.collect(), undefined);
+
+  // A new stream knows of nothing and must ask again.
+  ejected = [{ ...reviews, remainingMs: 1000 }];
+  reporter.start(3_600_000, sink);
+  assert.equal(reporter.collect(), undefined);
+  reporter.reportEjections();
+  assert.equal(parsed(reporter.collect()).ejected?.length, 1);
+  // Past the message's bounds, the first ones go (a longer list would close the stream).
+  ejected = Array.from({ length: 300 }, (_, i) => ({ ...reviews, port: 20_000 + i, remainingMs: 1000 }));
+  assert.equal(parsed(reporter.collect()).ejected?.length, 256);
+  reporter.stop();
+});

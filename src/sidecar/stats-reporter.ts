@@ -9,7 +9,10 @@
 import type { EdgeCell, EdgeStats, TcpSeries } from '../metrics/edge-stats.ts';
 import {
   LATENCY_SLOTS,
+  MAX_EJECTED_ENTRIES,
+  MAX_EJECTED_NAME,
   MAX_STATS_ENTRIES,
+  type EjectedEndpoint,
   type RequestStatsEntry,
   type StatsMessage,
   type TcpStatsEntry,
@@ -61,6 +64,15 @@ class Tracked {
   }
 }
 
+/** An endpoint the proxy's outlier detection ejected (ProxyServer.ejectedEndpoints). */
+export interface LocalEjection {
+  cluster: string;
+  address: string;
+  port: number;
+  /** Until its ejection time is up. */
+  remainingMs: number;
+}
+
 export interface StatsSink {
   send(msg: StatsMessage): void;
   /** Bytes still queued on the socket. */
@@ -78,10 +90,24 @@ export class StatsReporter {
   #stream = 0;
   #timer: NodeJS.Timeout | undefined;
   #sink: StatsSink | undefined;
+  readonly #ejections: (() => readonly LocalEjection[]) | undefined;
+  /** The control plane asked for ejected endpoints on this stream (`report-ejections`). */
+  #reportEjections = false;
+  /** What this stream was last told was ejected (a key per endpoint and end time). */
+  #ejectedSent = '';
 
-  constructor(edge: EdgeStats, opts: { maxEntries?: number } = {}) {
+  constructor(
+    edge: EdgeStats,
+    opts: { maxEntries?: number; ejections?: () => readonly LocalEjection[] } = {},
+  ) {
     this.#edge = edge;
     this.#maxEntries = Math.min(opts.maxEntries ?? MAX_STATS_ENTRIES, MAX_STATS_ENTRIES);
+    this.#ejections = opts.ejections;
+  }
+
+  /** The control plane reads `ejected`: reports carry the ejected endpoints whenever they change. */
+  reportEjections(): void {
+    this.#reportEjections = true;
   }
 
   /** A new stream asked for reports every `intervalMs`: baselines move to what was last reported. */
@@ -90,6 +116,9 @@ export class StatsReporter {
     this.#stream++;
     this.#http.rebase();
     this.#tcp.rebase();
+    // A new stream knows of no ejection, and sends ejections only if it asks (after this message).
+    this.#reportEjections = false;
+    this.#ejectedSent = '';
     this.#sink = sink;
     this.#timer = setInterval(() => this.flush(), intervalMs);
     this.#timer.unref();
@@ -132,12 +161,37 @@ export class StatsReporter {
       i = i + 1 === total ? 0 : i + 1;
     }
     this.#cursor = i;
-    if (requests.length === 0 && tcp.length === 0) return undefined;
+    const ejected = this.#ejectedChange();
+    if (requests.length === 0 && tcp.length === 0 && ejected === undefined) return undefined;
     return {
       type: 'stats',
       ...(requests.length > 0 ? { requests } : {}),
       ...(tcp.length > 0 ? { tcp } : {}),
+      ...(ejected !== undefined ? { ejected } : {}),
     };
+  }
+
+  /** The endpoints ejected now when that differs from what the stream was last told. */
+  #ejectedChange(): EjectedEndpoint[] | undefined {
+    if (!this.#reportEjections || this.#ejections === undefined) return undefined;
+    const now = Date.now();
+    // Within the message's bounds: a control plane refuses (and closes) a stream that breaks them.
+    const list = this.#ejections()
+      .filter((e) => e.cluster.length <= MAX_EJECTED_NAME && e.address.length <= MAX_EJECTED_NAME)
+      .slice(0, MAX_EJECTED_ENTRIES)
+      .map((e) => ({
+        cluster: e.cluster,
+        address: e.address,
+        port: e.port,
+        untilMs: Math.round(now + Math.max(0, e.remainingMs)),
+      }));
+    // Whole seconds: the same ejection, read at two ticks, must not look like a new one.
+    const key = list
+      .map((e) => `${e.cluster} ${e.address} ${e.port} ${Math.round(e.untilMs / 1000)}`)
+      .join('\n');
+    if (key === this.#ejectedSent) return undefined;
+    this.#ejectedSent = key;
+    return list;
   }
 
   #requestEntry(id: number, cell: EdgeCell): RequestStatsEntry | undefined {

@@ -76,6 +76,46 @@ test('stat, routes and edges', async (t) => {
   );
 });
 
+test('edges between services and between workloads name the caller the server saw', async (t) => {
+  const cp = await fedControlPlane(t);
+  const edgesOf = async (kind: string): Promise<unknown[][]> => {
+    const res = await api<EdgesResponse>(cp.url, 'GET', `/api/v1/stats/edges?kind=${kind}`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.kind, kind);
+    return res.body.items.map((e) => [e.src.name, e.dst.name, e.side, e.stats.successCount]);
+  };
+  // The server's report (3 of 4 succeeded) wins over the client's (4) for the same pair.
+  assert.deepEqual(await edgesOf('services'), [['web', 'reviews', 'server', 3]]);
+  assert.deepEqual(await edgesOf('workloads'), [['web-v1-a', 'reviews-v1-a', 'server', 3]]);
+  const bad = await api<{ error: { code: string; message: string } }>(
+    cp.url,
+    'GET',
+    '/api/v1/stats/edges?kind=routes',
+  );
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'TRELLIS_UNKNOWN_KIND');
+  assert.match(bad.body.error.message, /services, deployments, workloads or namespaces/);
+});
+
+test('edges between services: an unmeshed caller is unknown in its namespace', async (t) => {
+  const cp = await startTestControlPlane(t);
+  const reviews = await StreamClient.connect(t, cp.url);
+  await reviews.register(registration('reviews-v1-a', { service: 'reviews' }));
+  const unmeshed = { source_workload: 'unknown', source_principal: 'unknown', mtls: 'false' };
+  reviews.send({
+    type: 'stats',
+    requests: [requestEntry(0, { 3: 2 }, edgeLabels('destination', unmeshed))],
+  });
+  const res = await waitFor('the report to be filed', async () => {
+    const r = await api<EdgesResponse>(cp.url, 'GET', '/api/v1/stats/edges?kind=svc');
+    return r.body.items.length > 0 && r;
+  });
+  assert.deepEqual(
+    res.body.items.map((e) => [e.src, e.dst, e.secured]),
+    [[{ namespace: 'default', name: 'unknown' }, { namespace: 'default', name: 'reviews' }, false]],
+  );
+});
+
 test('errors: bad window, unknown resource or kind, no token; the reader token may read', async (t) => {
   const cp = await fedControlPlane(t);
   const code = async (path: string, token?: string | null): Promise<[number, string]> => {

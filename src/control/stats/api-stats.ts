@@ -1,8 +1,11 @@
 // The API's golden-metrics routes, what `trellis stat|routes|edges` show (reader tokens may GET):
-//   GET /api/v1/stats/edges?kind=deployments|namespaces&namespace=NS&window=1m
+//   GET /api/v1/stats/edges?kind=services|deployments|workloads|namespaces&namespace=NS&window=1m
+//       callers the labels name only by deployment and identity are mapped back to a service or
+//       instance when the mesh state says which one it is (callers.ts), else `unknown`
 //   GET /api/v1/stats/services/NS/NAME/routes?window=1m
 //   GET /api/v1/stats/KIND?namespace=NS&name=NAME&window=1m   KIND: services|workloads|deployments|namespaces
-// No namespace (or an empty one) means every namespace. The SMI TrafficMetrics API is in smi.ts.
+// No namespace (or an empty one) means every namespace. The SMI TrafficMetrics API is in smi.ts,
+// per-bucket series (GET /api/v1/stats/series) in api-series.ts.
 // With several control-plane replicas, each answers for the proxies connected to it.
 import type http from 'node:http';
 import { parseGoDuration } from '../../dialects/common/duration.ts';
@@ -11,6 +14,7 @@ import type { ApiContext } from '../api.ts';
 import type { Access, ApiRole } from '../api-auth.ts';
 import { ApiError, NotFoundError } from '../errors.ts';
 import type { MeshState } from '../snapshot/index.ts';
+import { callerResolver } from './callers.ts';
 import { edgesOf } from './edges.ts';
 import { knownResources } from './inventory.ts';
 import {
@@ -91,14 +95,25 @@ export const BadWindowError = (given: string, minMs: number, maxMs: number): Api
     `window "${given}" must be a duration from ${formatWindow(minMs)} to ${formatWindow(maxMs)} (e.g. 30s, 1m, 5m)`,
   );
 
-export function statsView(ctx: ApiContext, q: URLSearchParams): StatsView {
+/** The `window` a query asks for (`fallback` without one), in ms, within the store's bounds. */
+export function windowParam(ctx: ApiContext, q: URLSearchParams, fallback = DEFAULT_WINDOW): number {
   const store = ctx.push.stats;
-  const given = q.get('window') || DEFAULT_WINDOW;
+  const given = q.get('window') || fallback;
   const windowMs = parseGoDuration(given);
   if (windowMs === undefined || windowMs < store.bucketMs || windowMs > store.retentionMs)
     throw BadWindowError(given, store.bucketMs, store.retentionMs);
-  const data = store.window(windowMs);
-  const connected = new Set(ctx.push.status().map((p) => `${p.namespace}/${p.workload}`));
+  return windowMs;
+}
+
+/** `namespace/workload` of the workloads whose sidecar is connected to this replica. */
+export function connectedWorkloads(ctx: ApiContext): Set<string> {
+  return new Set(ctx.push.status().map((p) => `${p.namespace}/${p.workload}`));
+}
+
+export function statsView(ctx: ApiContext, q: URLSearchParams): StatsView {
+  const windowMs = windowParam(ctx, q);
+  const data = ctx.push.stats.window(windowMs);
+  const connected = connectedWorkloads(ctx);
   return {
     window: formatWindow(windowMs),
     windowMs,
@@ -157,23 +172,30 @@ async function routes(ctx: ApiContext, q: URLSearchParams, service: ResourceRef)
   return { ...service, window: v.window, timestamp: v.timestamp, items };
 }
 
+const EDGE_KINDS: readonly StatKind[] = ['services', 'deployments', 'workloads', 'namespaces'];
+
 async function edges(ctx: ApiContext, q: URLSearchParams): Promise<EdgesResponse> {
   const kindName = q.get('kind') || 'deployments';
   const kind = statKind(kindName);
-  if (kind !== 'deployments' && kind !== 'namespaces')
+  if (kind === undefined || !EDGE_KINDS.includes(kind))
     throw new ApiError(
       'TRELLIS_UNKNOWN_KIND',
       400,
-      `edges are between deployments or namespaces, not "${kindName}"`,
+      `edges are between services, deployments, workloads or namespaces, not "${kindName}"`,
     );
   const v = statsView(ctx, q);
   const ns = q.get('namespace') ?? '';
-  const items = edgesOf(
-    v.data,
-    kind,
-    kind,
-    (s, d) => ns === '' || s.namespace === ns || d.namespace === ns,
-  ).map((e): EdgeItem => ({
+  const items = edgeItems(v, kind, (s, d) => ns === '' || s.namespace === ns || d.namespace === ns);
+  return { kind, window: v.window, timestamp: v.timestamp, items };
+}
+
+/** The edges between resources of `kind` in the view's window; `keep` filters them. */
+export function edgeItems(
+  v: StatsView,
+  kind: StatKind,
+  keep?: (src: ResourceRef, dst: ResourceRef) => boolean,
+): EdgeItem[] {
+  return edgesOf(v.data, kind, kind, keep, callerResolver(v.state, kind)).map((e) => ({
     src: e.src,
     dst: e.dst,
     side: e.side,
@@ -182,7 +204,6 @@ async function edges(ctx: ApiContext, q: URLSearchParams): Promise<EdgesResponse
     serverIds: e.serverIds,
     stats: e.acc.golden(v.covered),
   }));
-  return { kind, window: v.window, timestamp: v.timestamp, items };
 }
 
 export const UnknownStatKindError = (kind: string): ApiError =>

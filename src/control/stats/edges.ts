@@ -2,6 +2,7 @@
 // An edge is measured on the server side when the callee runs a sidecar (the client identity is the
 // one its certificate proved; the caller's deployment is what its sidecar's peer header said), else
 // on the client side (the server identity is the one the caller's sidecar expected).
+import type { CallerOf } from './callers.ts';
 import { Accumulator, forEachRow, partyOf, refKey, type ResourceRef, type StatKind } from './query.ts';
 import type { SeriesDef, WindowData } from './store.ts';
 
@@ -27,17 +28,19 @@ const UNKNOWN = 'unknown';
 /**
  * The edges between resources of `srcKind` (callers) and `dstKind` (callees); `keep` filters them.
  * Server-side measurements win: a client-side one is used only for pairs no server reported.
+ * `callerOf` names callers the labels do not (services, instances: see callers.ts).
  */
 export function edgesOf(
   data: WindowData,
   srcKind: StatKind,
   dstKind: StatKind,
   keep: (src: ResourceRef, dst: ResourceRef) => boolean = () => true,
+  callerOf?: CallerOf,
 ): Edge[] {
   const server = new Map<string, Building>();
   const client = new Map<string, Building>();
   const visit = (def: SeriesDef, add: (a: Accumulator) => void): void => {
-    const src = partyOf(def, 'source', srcKind) ?? unknownParty(def, 'source');
+    const src = partyOf(def, 'source', srcKind) ?? callerOf?.(def) ?? unknownParty(def, 'source');
     const dst = partyOf(def, 'destination', dstKind);
     if (dst === undefined || !keep(src, dst)) return;
     const side = def.reporter === 'destination' ? 'server' : 'client';

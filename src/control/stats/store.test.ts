@@ -91,6 +91,45 @@ test('windows cover whole buckets; buckets and the series only they name age out
   assert.equal(store.seriesCount, 0, 'no bucket and no stream names the series any more');
 });
 
+test('buckets: one per period of the window, empty ones too, summing to the window', () => {
+  const { store, advance } = clocked();
+  const s = {};
+  const labels = edgeLabels('destination');
+  advance(2000);
+  store.ingest(s, REVIEWS, { type: 'stats', requests: [requestEntry(0, { 3: 4 }, labels)] });
+  advance(20_000); // T0 + 22 s: the T0 + 10 s bucket stays empty
+  store.ingest(s, REVIEWS, {
+    type: 'stats',
+    requests: [requestEntry(0, { 3: 10 })],
+    tcp: [tcpEntry(1, { opened: 2, closed: 1, receivedBytes: 5, sentBytes: 6 }, labels)],
+  });
+  const buckets = store.buckets(30_000);
+  // now − 30 s falls in the T0 − 10 s bucket: four periods up to the current one.
+  assert.deepEqual(
+    buckets.map((b) => b.startMs - T0),
+    [-10_000, 0, 10_000, 20_000],
+  );
+  const count = (b: (typeof buckets)[number]): number | undefined =>
+    statByResource(b, 'services').get('default/reviews')?.success;
+  assert.deepEqual(buckets.map(count), [undefined, 4, undefined, 6]);
+  assert.deepEqual(
+    buckets.map((b) => [b.fromMs - T0, b.toMs - T0]),
+    [
+      [0, 0], // before the store started (at T0): covers nothing
+      [0, 10_000],
+      [10_000, 20_000],
+      [20_000, 22_000], // the current bucket ends now
+    ],
+  );
+  assert.deepEqual(
+    buckets.map((b) => b.open.size),
+    [0, 0, 0, 1],
+    'open connections are a gauge of now',
+  );
+  const whole = statByResource(store.window(30_000), 'services').get('default/reviews');
+  assert.equal(whole?.success, 10, 'the buckets add up to the window');
+});
+
 test('TCP: bytes per window, open connections while the stream lasts', () => {
   const { store, advance } = clocked();
   const s = {};

@@ -7,7 +7,9 @@
 //
 // A series is (reporting proxy, labels). The reporting side's own namespace (and service, inbound)
 // are taken from the proxy's registration on the stream, never from the message: a proxy can only
-// speak for itself. Series no bucket or stream refers to any more are forgotten.
+// speak for itself. Series no bucket or stream refers to any more are forgotten. The endpoints a
+// stream's outlier detection ejected are kept beside, latest report only (ejections.ts).
+import { EjectionBook } from './ejections.ts';
 import { LATENCY_SLOTS, type StatsMessage } from './message.ts';
 import { SumTable } from './sum-table.ts';
 
@@ -44,6 +46,12 @@ export interface WindowData {
   /** The time the window covers: from its first bucket (or the store's start) to now. */
   readonly fromMs: number;
   readonly toMs: number;
+}
+
+/** One bucket of a window (StatsStore.buckets). */
+export interface BucketData extends WindowData {
+  /** Where the bucket starts (fromMs is later for a bucket the store started in). */
+  readonly startMs: number;
 }
 
 export interface StatsStoreOptions {
@@ -94,6 +102,8 @@ export class StatsStore {
   readonly #buckets: Bucket[] = [];
   readonly #series = new Map<string, SeriesDef>();
   readonly #streams = new Map<object, StreamState>();
+  /** The endpoints each stream's outlier detection has ejected now (ejections.ts). */
+  readonly ejections = new EjectionBook();
   readonly #value = new Float64Array(HTTP_WIDTH);
   readonly #delta = new Float64Array(HTTP_WIDTH);
 
@@ -117,6 +127,7 @@ export class StatsStore {
       state = { proxy, http: new Baselines(HTTP_WIDTH), tcp: new Baselines(TCP_WIDTH), open: new Map() };
       this.#streams.set(stream, state);
     }
+    if (msg.ejected !== undefined) this.ejections.report(stream, proxy, msg.ejected);
     const bucket = this.#bucket(this.#now());
     const value = this.#value;
     for (const e of msg.requests ?? []) {
@@ -142,28 +153,64 @@ export class StatsStore {
   /** The stream is gone: its baselines (and its open connections) go; its buckets stay. */
   endStream(stream: object): void {
     this.#streams.delete(stream);
+    this.ejections.end(stream);
   }
 
   /** Sums of every series over the last `windowMs` (whole buckets: at least the window). */
   window(windowMs: number): WindowData {
-    const now = this.#now();
-    this.#prune(now);
+    const { now, from, buckets } = this.#range(windowMs);
     const http = new SumTable<SeriesDef>(HTTP_WIDTH, 256);
     const tcp = new SumTable<SeriesDef>(TCP_WIDTH);
-    // Every bucket that overlaps the window: the first starts at or before now − windowMs.
-    const from = bucketStart(now - windowMs, this.bucketMs);
-    for (const b of this.#buckets) {
-      if (b.start < from) continue;
+    for (const b of buckets) {
       http.addAll(b.http);
       tcp.addAll(b.tcp);
     }
+    return { http, tcp, open: this.#openNow(), fromMs: Math.max(from, this.startedAt), toMs: now };
+  }
+
+  /**
+   * The same window bucket by bucket, oldest first: one entry per bucket period, empty where no
+   * report came. Each covers its bucket (from the store's start, to now for the current one); only
+   * the current one carries the connections open now.
+   */
+  buckets(windowMs: number): BucketData[] {
+    const { now, from, buckets } = this.#range(windowMs);
+    const current = bucketStart(now, this.bucketMs);
+    const out: BucketData[] = [];
+    let i = 0;
+    for (let start = from; start <= current; start += this.bucketMs) {
+      while (i < buckets.length && buckets[i]!.start < start) i++;
+      const b = buckets[i]?.start === start ? buckets[i] : undefined;
+      const last = start === current;
+      out.push({
+        startMs: start,
+        http: b?.http ?? new SumTable(HTTP_WIDTH, 1),
+        tcp: b?.tcp ?? new SumTable(TCP_WIDTH, 1),
+        open: last ? this.#openNow() : new Map(),
+        fromMs: Math.max(start, this.startedAt),
+        toMs: last ? now : start + this.bucketMs,
+      });
+    }
+    return out;
+  }
+
+  /** Now, the start of the window's first bucket (at or before now − windowMs), and its buckets. */
+  #range(windowMs: number): { now: number; from: number; buckets: Bucket[] } {
+    const now = this.#now();
+    this.#prune(now);
+    const from = bucketStart(now - windowMs, this.bucketMs);
+    return { now, from, buckets: this.#buckets.filter((b) => b.start >= from) };
+  }
+
+  /** Per TCP series, connections open now as the connected proxies last said. */
+  #openNow(): Map<SeriesDef, number> {
     const open = new Map<SeriesDef, number>();
     for (const s of this.#streams.values())
       for (const [id, n] of s.open) {
         const def = s.tcp.defs.get(id);
         if (def !== undefined && n > 0) open.set(def, (open.get(def) ?? 0) + n);
       }
-    return { http, tcp, open, fromMs: Math.max(from, this.startedAt), toMs: now };
+    return open;
   }
 
   /** The series a cell number stands for on this stream; labels (re)define it and zero its baseline. */
