@@ -135,15 +135,15 @@ export function registerStatCommands(program: Command): void {
     program
       .command('edges')
       .description('who talks to whom: callers, callees, and the identities mTLS proved between them')
-      .argument('[kind]', 'deployments (default) | namespaces', 'deployments')
+      .argument('[kind]', 'deployments (default) | services | workloads | namespaces', 'deployments')
       .option('-A, --all-namespaces', 'every namespace'),
     true,
   ).action(async (kindArg: string, opts: CommonOptions) => {
     const kind = statKind(kindArg);
-    if (kind !== 'deployments' && kind !== 'namespaces')
+    if (kind === undefined)
       throw new CliError(
         'TRELLIS_UNKNOWN_KIND',
-        `edges are between deployments or namespaces, not "${kindArg}"`,
+        `edges are between deployments, services, workloads or namespaces, not "${kindArg}"`,
         EXIT_REFUSED,
       );
     const format = parseOutput(opts.output);

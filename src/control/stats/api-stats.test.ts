@@ -2,6 +2,7 @@
 // reports on real push streams: rows per kind with MESHED, routes, edges, SMI objects, the reader
 // token, and the errors (bad window, unknown resource, no token).
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { test, type TestContext } from 'node:test';
 import {
   api,
@@ -95,6 +96,66 @@ test('edges between services and between workloads name the caller the server sa
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.code, 'TRELLIS_UNKNOWN_KIND');
   assert.match(bad.body.error.message, /services, deployments, workloads or namespaces/);
+});
+
+test('a canary backend the caller names (reviews-v1) is not a second edge beside the callee own one', async (t) => {
+  const cp = await startTestControlPlane(t);
+  const reviews = await StreamClient.connect(t, cp.url);
+  await reviews.register(registration('reviews-v1-a', { service: 'reviews' }));
+  const web = await StreamClient.connect(t, cp.url);
+  await web.register(registration('web-v1-a', { service: 'web' }));
+  reviews.send({ type: 'stats', requests: [requestEntry(0, { 3: 5 }, edgeLabels('destination'))] });
+  // The caller's route picked the subset service the canary split names.
+  web.send({
+    type: 'stats',
+    requests: [
+      requestEntry(0, { 3: 5 }, edgeLabels('source', { destination_service: 'reviews-v1.default' })),
+      // A destination without a sidecar: only the client side knows of it, so it stays.
+      requestEntry(
+        1,
+        { 3: 2 },
+        edgeLabels('source', { destination_service: 'ext.default', destination_workload: 'unknown' }),
+      ),
+    ],
+  });
+  await waitFor('both reports', async () => {
+    const res = await api<EdgesResponse>(cp.url, 'GET', '/api/v1/stats/edges?kind=services');
+    return res.body.items.some((e) => e.side === 'server') && res.body.items.some((e) => e.side === 'client');
+  });
+  const res = await api<EdgesResponse>(cp.url, 'GET', '/api/v1/stats/edges?kind=services');
+  assert.deepEqual(
+    res.body.items.map((e) => [e.src.name, e.dst.name, e.side, e.stats.successCount]),
+    [
+      ['web', 'ext', 'client', 2],
+      ['web', 'reviews', 'server', 5],
+    ],
+  );
+});
+
+test('routes of a split service count what its callers sent to the backends (reviews-v1, -v2)', async (t) => {
+  const cp = await startTestControlPlane(t);
+  const canary = await readFile(new URL('../../../examples/demo/canary.yaml', import.meta.url), 'utf8');
+  assert.equal((await api(cp.url, 'POST', '/api/v1/apply?file=canary.yaml', canary)).status, 200);
+  const web = await StreamClient.connect(t, cp.url);
+  await web.register(registration('web-v1-a', { service: 'web' }));
+  const via = (backend: string, route: string): Record<string, string> =>
+    edgeLabels('source', { destination_service: `${backend}.default`, route });
+  web.send({
+    type: 'stats',
+    requests: [
+      requestEntry(0, { 3: 9 }, via('reviews-v1', 'canary')),
+      requestEntry(1, { 3: 1 }, via('reviews-v2', 'canary')),
+      requestEntry(2, { 3: 2 }, via('reviews-v2', 'jason-to-v2')),
+      // Another service's route that happens to reach the same backend is not reviews' traffic.
+      requestEntry(3, { 3: 4 }, via('reviews-v2', 'ratings.default/0')),
+    ],
+  });
+  const routes = async (): Promise<Record<string, number | null>> => {
+    const res = await api<RoutesResponse>(cp.url, 'GET', '/api/v1/stats/services/default/reviews/routes');
+    return Object.fromEntries(res.body.items.map((i) => [i.route, i.stats?.successCount ?? null]));
+  };
+  await waitFor('the report', async () => (await routes()).canary !== null);
+  assert.deepEqual(await routes(), { 'jason-to-v2': 2, canary: 10 });
 });
 
 test('edges between services: an unmeshed caller is unknown in its namespace', async (t) => {

@@ -156,13 +156,21 @@ async function stat(ctx: ApiContext, q: URLSearchParams, kindName: string): Prom
 async function routes(ctx: ApiContext, q: URLSearchParams, service: ResourceRef): Promise<RoutesResponse> {
   const v = statsView(ctx, q);
   const key = serviceKey(service);
-  const measured = statByRoute(v.data, service);
-  const known = knownResources(v.state, v.connected, 'services').has(refKey(service));
-  if (!known && measured.size === 0)
-    throw NotFoundError(`service ${service.name} in namespace ${service.namespace}`);
   // The routes its callers' sidecars compile: the TrafficRoute's rules, or one catch-all `default`.
   const route = byTargetService(v.state.routes).get(key)?.winner;
   const declared = route?.spec.routes.map((r, i) => r.name ?? `${key}/${i}`) ?? ['default'];
+  const backends = new Set(
+    (route?.spec.routes ?? []).flatMap((r) =>
+      r.backends.map((b) => {
+        const [name = '', namespace = service.namespace] = b.service.split('.');
+        return refKey({ namespace, name });
+      }),
+    ),
+  );
+  const measured = statByRoute(v.data, service, { routes: new Set(declared), backends });
+  const known = knownResources(v.state, v.connected, 'services').has(refKey(service));
+  if (!known && measured.size === 0)
+    throw NotFoundError(`service ${service.name} in namespace ${service.namespace}`);
   const items: RouteItem[] = declared.map((r) => ({ route: r, stats: null }));
   for (const [name, acc] of measured) {
     const item = items.find((i) => i.route === name);

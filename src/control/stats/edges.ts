@@ -39,8 +39,30 @@ export function edgesOf(
 ): Edge[] {
   const server = new Map<string, Building>();
   const client = new Map<string, Building>();
+  const callerRef = (def: SeriesDef): ResourceRef =>
+    partyOf(def, 'source', srcKind) ?? callerOf?.(def) ?? unknownParty(def, 'source');
+  // A caller names the backend it picked (a canary's reviews-v2) where the callee's sidecar names
+  // its own service (reviews): the same requests, once per side. Callee workloads that reported a
+  // caller's requests make that caller's client-side series to them redundant.
+  const reported = new Set<string>();
+  const calleeKey = (def: SeriesDef): string | undefined => {
+    const w = def.labels.destination_workload;
+    return w === undefined || w === UNKNOWN
+      ? undefined
+      : `${refKey(callerRef(def))}\u0000${def.labels.destination_namespace ?? ''}/${w}`;
+  };
+  const noteServer = (def: SeriesDef): void => {
+    const k = def.reporter === 'destination' ? calleeKey(def) : undefined;
+    if (k !== undefined) reported.add(k);
+  };
+  forEachRow(data.http, noteServer);
+  forEachRow(data.tcp, noteServer);
   const visit = (def: SeriesDef, add: (a: Accumulator) => void): void => {
-    const src = partyOf(def, 'source', srcKind) ?? callerOf?.(def) ?? unknownParty(def, 'source');
+    if (def.reporter !== 'destination') {
+      const k = calleeKey(def);
+      if (k !== undefined && reported.has(k)) return;
+    }
+    const src = callerRef(def);
     const dst = partyOf(def, 'destination', dstKind);
     if (dst === undefined || !keep(src, dst)) return;
     const side = def.reporter === 'destination' ? 'server' : 'client';

@@ -175,14 +175,23 @@ export function statByResource(data: WindowData, kind: StatKind): Map<string, Ac
 }
 
 /** Per route of `service`, as its callers' sidecars (outbound) counted them. */
-export function statByRoute(data: WindowData, service: ResourceRef): Map<string, Accumulator> {
+export function statByRoute(
+  data: WindowData,
+  service: ResourceRef,
+  /** The service's own routes and the backends they send to (a canary's reviews-v1, reviews-v2). */
+  routed?: { routes: ReadonlySet<string>; backends: ReadonlySet<string> },
+): Map<string, Accumulator> {
   const out = new Map<string, Accumulator>();
   const key = refKey(service);
   forEachRow(data.http, (def, v, at) => {
     if (def.reporter !== 'source') return;
     const dst = partyOf(def, 'destination', 'services');
-    if (dst === undefined || refKey(dst) !== key) return;
+    if (dst === undefined) return;
     const route = def.labels.route ?? 'unknown';
+    // Callers label a request with the backend their route picked: one of this service's routes
+    // sending to one of its backends is this service's traffic.
+    const viaBackend = routed !== undefined && routed.routes.has(route) && routed.backends.has(refKey(dst));
+    if (refKey(dst) !== key && !viaBackend) return;
     let a = out.get(route);
     if (a === undefined) out.set(route, (a = new Accumulator()));
     a.addHttp(def, v, at);
