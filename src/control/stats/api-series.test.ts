@@ -31,7 +31,8 @@ test('series: a point per bucket for every resource, the report in one of them',
     ['reviews', 'web'],
   );
   const times = items[0]!.points.map((p) => p.t);
-  assert.equal(times.length, 91, '15 minutes of 10 s buckets, the current one included');
+  // A control plane that just started knows one or two buckets, not 15 minutes of zeros.
+  assert.ok(times.length >= 1 && times.length <= 3, `${times.length} points`);
   assert.ok(times.every((t, i) => i === 0 || t - times[i - 1]! === stepMs));
   assert.deepEqual(
     items[1]!.points.map((p) => p.t),
@@ -58,7 +59,7 @@ test('series: a point per bucket for every resource, the report in one of them',
   assert.equal(one.body.window, '30s');
   assert.deepEqual(
     one.body.items.map((i) => [i.name, i.points.length]),
-    [['reviews-v1-a', 4]],
+    [['reviews-v1-a', times.length]],
   );
 });
 

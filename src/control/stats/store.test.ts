@@ -104,18 +104,18 @@ test('buckets: one per period of the window, empty ones too, summing to the wind
     tcp: [tcpEntry(1, { opened: 2, closed: 1, receivedBytes: 5, sentBytes: 6 }, labels)],
   });
   const buckets = store.buckets(30_000);
-  // now − 30 s falls in the T0 − 10 s bucket: four periods up to the current one.
+  // now − 30 s falls in the T0 − 10 s bucket, before the store started (at T0): nothing is known of
+  // it, so the periods start at T0 and go up to the current one.
   assert.deepEqual(
     buckets.map((b) => b.startMs - T0),
-    [-10_000, 0, 10_000, 20_000],
+    [0, 10_000, 20_000],
   );
   const count = (b: (typeof buckets)[number]): number | undefined =>
     statByResource(b, 'services').get('default/reviews')?.success;
-  assert.deepEqual(buckets.map(count), [undefined, 4, undefined, 6]);
+  assert.deepEqual(buckets.map(count), [4, undefined, 6]);
   assert.deepEqual(
     buckets.map((b) => [b.fromMs - T0, b.toMs - T0]),
     [
-      [0, 0], // before the store started (at T0): covers nothing
       [0, 10_000],
       [10_000, 20_000],
       [20_000, 22_000], // the current bucket ends now
@@ -123,7 +123,7 @@ test('buckets: one per period of the window, empty ones too, summing to the wind
   );
   assert.deepEqual(
     buckets.map((b) => b.open.size),
-    [0, 0, 0, 1],
+    [0, 0, 1],
     'open connections are a gauge of now',
   );
   const whole = statByResource(store.window(30_000), 'services').get('default/reviews');

@@ -178,7 +178,9 @@ export class StatsStore {
     const current = bucketStart(now, this.bucketMs);
     const out: BucketData[] = [];
     let i = 0;
-    for (let start = from; start <= current; start += this.bucketMs) {
+    // Nothing is known of the time before this store started: no points for it (not zeros).
+    const first = Math.max(from, bucketStart(this.startedAt, this.bucketMs));
+    for (let start = first; start <= current; start += this.bucketMs) {
       while (i < buckets.length && buckets[i]!.start < start) i++;
       const b = buckets[i]?.start === start ? buckets[i] : undefined;
       const last = start === current;

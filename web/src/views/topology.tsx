@@ -5,13 +5,14 @@ import { GOLDEN_HEADERS, GoldenCells, HealthBadge, MtlsBadge } from '../componen
 import { useMesh } from '../mesh.tsx';
 import { href } from '../router.ts';
 import type { EdgeItem, MeshEvent, StatItem } from '../types.ts';
+import { useSplits, type Split } from './canary/use-splits.ts';
 import { TopologyGraph } from './topology/graph.tsx';
 import { layoutGraph, structureKey, type GraphEdge, type GraphNode, type Layout } from './topology/layout.ts';
 
 const idOf = (r: { namespace: string; name: string }): string => `${r.namespace}/${r.name}`;
 
-/** Services the mesh knows or traffic names, and the calls between them. */
-export function graphOf(event: MeshEvent): { nodes: GraphNode[]; edges: GraphEdge[] } {
+/** Services the mesh knows or traffic names, the calls between them, and the splits of routes. */
+export function graphOf(event: MeshEvent, splits: Split[] = []): { nodes: GraphNode[]; edges: GraphEdge[] } {
   const nodes = new Map<string, GraphNode>();
   for (const s of event.services)
     nodes.set(idOf(s), { id: idOf(s), namespace: s.namespace, name: s.name, meshed: true });
@@ -24,16 +25,33 @@ export function graphOf(event: MeshEvent): { nodes: GraphNode[]; edges: GraphEdg
           name: r.name,
           meshed: r.name !== 'unknown',
         });
-  const edges = event.edges
+  const edges: GraphEdge[] = event.edges
     .filter((e) => idOf(e.src) !== idOf(e.dst))
-    .map((e) => ({ id: `${idOf(e.src)}->${idOf(e.dst)}`, source: idOf(e.src), target: idOf(e.dst) }));
+    .map((e) => ({
+      id: `${idOf(e.src)}->${idOf(e.dst)}`,
+      source: idOf(e.src),
+      target: idOf(e.dst),
+      kind: 'call',
+    }));
+  // A canary's backends (reviews-v1, reviews-v2) carry no calls of their own: callers' requests are
+  // the split service's. A dashed arrow from the service to each says where its route sends them.
+  for (const split of splits)
+    for (const rule of split.rules)
+      for (const b of rule.backends) {
+        const source = idOf(split);
+        const target = idOf(b.ref);
+        const id = `${source}=>${target}`;
+        if (source === target || !nodes.has(target) || edges.some((e) => e.id === id)) continue;
+        edges.push({ id, source, target, kind: 'split', label: `split ${Math.round(b.share * 100)}%` });
+      }
   const sorted = [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id));
   return { nodes: sorted, edges: edges.sort((a, b) => a.id.localeCompare(b.id)) };
 }
 
 export function TopologyView() {
   const { event } = useMesh();
-  const graph = useMemo(() => (event === undefined ? undefined : graphOf(event)), [event]);
+  const { splits } = useSplits(15_000);
+  const graph = useMemo(() => (event === undefined ? undefined : graphOf(event, splits)), [event, splits]);
   const key = graph === undefined ? '' : structureKey(graph.nodes, graph.edges);
   const [layout, setLayout] = useState<Layout | undefined>(undefined);
   const [layoutError, setLayoutError] = useState<string | undefined>(undefined);
@@ -61,7 +79,8 @@ export function TopologyView() {
       <p class="muted">
         Services and the calls between them over the last {event?.window ?? 'minute'}, as their sidecars
         measured them. Arrows point from caller to callee. “mTLS” marks an edge where every request went over
-        mutual TLS; a dashed arrow is one where some did not.
+        mutual TLS; a dashed arrow is one where some did not. Dotted purple arrows are a route's split: the
+        share of a service's requests it sends to each backend service.
       </p>
       <div class="panel topology-panel" data-testid="topology">
         {event === undefined ? (

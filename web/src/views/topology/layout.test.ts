@@ -13,7 +13,8 @@ function tieredMesh(n: number): { nodes: GraphNode[]; edges: GraphEdge[] } {
   const edges: GraphEdge[] = [];
   for (let i = 0; i < n; i++)
     for (const j of [i * 3 + 1, i * 3 + 2, i * 3 + 3])
-      if (j < n) edges.push({ id: `e${i}-${j}`, source: `shop/svc-${i}`, target: `shop/svc-${j}` });
+      if (j < n)
+        edges.push({ id: `e${i}-${j}`, source: `shop/svc-${i}`, target: `shop/svc-${j}`, kind: 'call' });
   return { nodes, edges };
 }
 

@@ -13,6 +13,10 @@ export interface GraphEdge {
   id: string;
   source: string;
   target: string;
+  /** call: measured traffic; split: a route's configured share from a service to a backend service. */
+  kind: 'call' | 'split';
+  /** For a split: "90%". */
+  label?: string;
 }
 export interface PlacedNode extends GraphNode {
   x: number;
