@@ -110,7 +110,11 @@ export function registerDemoCommand(program: Command): void {
         const apply = trellis(['apply', '--control', control, '-f', path.join(demoDir, 'canary.yaml')], {
           [TOKEN_ENV]: adminToken,
         });
-        await new Promise((r) => apply.once('exit', r));
+        const applied = await new Promise<number | null>((resolve) => {
+          const limit = setTimeout(() => apply.kill('SIGKILL'), 60_000);
+          apply.once('exit', (code) => (clearTimeout(limit), resolve(code)));
+        });
+        if (applied !== 0) throw new Error(`applying the canary failed (exit ${applied})`);
         const cli = `node ${path.relative(process.cwd(), entry) || entry}`;
         process.stdout.write(
           [
@@ -141,6 +145,7 @@ async function waitForReady(control: string, token: string, count: number): Prom
     try {
       const res = await fetch(`${control}/api/v1/resources/Workload`, {
         headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5000),
       });
       const body = (await res.json()) as { items: { spec: { ready: boolean } }[] };
       if (body.items.filter((w) => w.spec.ready).length >= count) return;
