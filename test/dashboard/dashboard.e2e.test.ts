@@ -77,15 +77,23 @@ async function waitForShownSplit(page: Page, v1: number, v2: number): Promise<vo
   );
 }
 
-/** Waits until the canary view's observed share of reviews v2 (%, last minute) is at least `atLeast`. */
-async function waitForObservedV2(page: Page, atLeast: number, timeout: number): Promise<number> {
+/**
+ * Waits until the canary view's observed share of reviews v2 (%, last minute) is at least `atLeast`
+ * and at most `atMost`.
+ */
+async function waitForObservedV2(
+  page: Page,
+  atLeast: number,
+  timeout: number,
+  atMost = 100,
+): Promise<number> {
   const handle = await page.waitForFunction(
-    (min) => {
+    ([min, max]) => {
       const text = document.querySelector('[data-testid="observed-reviews-v2"]')?.textContent ?? '';
       const share = Number(/(\d+(?:\.\d+)?)/.exec(text)?.[1]);
-      return Number.isFinite(share) && share >= min ? { share } : false;
+      return Number.isFinite(share) && share >= min && share <= max ? { share } : false;
     },
-    atLeast,
+    [atLeast, atMost] as const,
     { timeout },
   );
   const value = await handle.jsonValue();
@@ -226,9 +234,10 @@ describe('the dashboard against the demo mesh', { timeout: 300_000 }, () => {
       const fifty = path.join(tmp, 'canary-50.yaml');
       const yaml = await readFile(CANARY_YAML, 'utf8');
       await writeFile(fifty, yaml.replace('weight: 90', 'weight: 50').replace('weight: 10', 'weight: 50'));
-      // v2's observed share at 90/10 (some traffic seen), to compare with after the change.
-      const before10 = await waitForObservedV2(page, 0, 30_000);
-      assert.ok(before10 < 20, `v2 served about 10 % at 90/10, not ${before10} %`);
+      // v2's observed share at 90/10, to compare with after the change. Right after the demo starts the
+      // minute holds few requests and the share is noisy (27 % of a handful was seen): it settles
+      // near 10 % as the window fills.
+      await waitForObservedV2(page, 0, 60_000, 20);
       const applied = await trellis(['apply', '-f', fifty, '--control', d.url, '--token', d.adminToken]);
       assert.equal(applied.code, 0, applied.stdout + applied.stderr);
       assert.deepEqual(await storedWeights(d), { 'reviews-v1': 50, 'reviews-v2': 50 });
