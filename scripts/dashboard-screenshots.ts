@@ -158,6 +158,9 @@ async function security(page: Page): Promise<void> {
   await go(page, '#/security');
   await page.waitForSelector('[data-testid=identities-table] tbody tr', { timeout: 30_000 });
   await page.waitForSelector('[data-testid=policy-edges-table] tbody tr', { timeout: 30_000 });
+  // Down to "Policies by edge": the observed calls the demo's policies allow, then the pairs they deny.
+  await page.mouse.wheel(0, 760);
+  await page.waitForFunction(() => (globalThis as unknown as { scrollY: number }).scrollY > 0);
   await shot(page, 'security');
 }
 

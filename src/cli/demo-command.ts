@@ -107,20 +107,24 @@ export function registerDemoCommand(program: Command): void {
         // The load starts once every service has a ready endpoint, so its first lines show no warm-up errors.
         await waitForReady(control, adminToken, services.length);
         WORKLOADS.filter((w) => w.service === 'loadgen').forEach(start);
-        const apply = trellis(['apply', '--control', control, '-f', path.join(demoDir, 'canary.yaml')], {
-          [TOKEN_ENV]: adminToken,
-        });
-        const applied = await new Promise<number | null>((resolve) => {
-          const limit = setTimeout(() => apply.kill('SIGKILL'), 60_000);
-          apply.once('exit', (code) => (clearTimeout(limit), resolve(code)));
-        });
-        if (applied !== 0) throw new Error(`applying the canary failed (exit ${applied})`);
+        // The policies first: rolling back to the canary's revision (the dashboard's config view) keeps them.
+        for (const file of ['security.yaml', 'canary.yaml']) {
+          const apply = trellis(['apply', '--control', control, '-f', path.join(demoDir, file)], {
+            [TOKEN_ENV]: adminToken,
+          });
+          const applied = await new Promise<number | null>((resolve) => {
+            const limit = setTimeout(() => apply.kill('SIGKILL'), 60_000);
+            apply.once('exit', (code) => (clearTimeout(limit), resolve(code)));
+          });
+          if (applied !== 0) throw new Error(`applying ${file} failed (exit ${applied})`);
+        }
         const cli = `node ${path.relative(process.cwd(), entry) || entry}`;
         process.stdout.write(
           [
             '',
             'The demo mesh is up: web calls reviews (HTTP, v1 and v2), ratings (gRPC) and stock (TCP);',
             'loadgen sends steady traffic to web and prints the reviews split every 5 s (about 90/10).',
+            'Each service accepts only its callers (examples/demo/security.yaml: Istio AuthorizationPolicy).',
             `In another terminal:  export TRELLIS_CONTROL=${control} ${TOKEN_ENV}=$(cat ${tokenFile})`,
             `  ${cli} get workloads -o wide`,
             `  ${cli} proxy-status`,
