@@ -6,7 +6,7 @@ import { WorkloadResource } from '../../resources/kinds.ts';
 import type { MeshState } from '../snapshot/index.ts';
 import { callerResolver } from './callers.ts';
 import type { SeriesDef } from './store.ts';
-import { edgeLabels } from './testing.ts';
+import { edgeLabels, WEB_ID } from './testing.ts';
 
 function workload(name: string, service: string, app: string, serviceAccount: string): WorkloadResource {
   return WorkloadResource.parse({
@@ -60,7 +60,7 @@ test('services: by deployment, else by service account; unknown callers stay unk
   assert.equal(callerOf(series({ source_workload: 'unknown', source_principal: 'unknown' })), undefined);
 });
 
-test('workloads: only a deployment of one instance names it; other kinds need no help', () => {
+test('workloads: only a deployment or an identity of one instance names it; other kinds need no help', () => {
   const callerOf = callerResolver(state, 'workloads');
   assert.ok(callerOf !== undefined);
   assert.equal(callerOf(series({})), undefined, 'web-v1 has two instances');
@@ -70,6 +70,10 @@ test('workloads: only a deployment of one instance names it; other kinds need no
     namespace: 'default',
     name: 'web-v1-a',
   });
+  // Opaque TCP has no peer header: the identity alone names the one instance that holds it.
+  const tcp = { source_workload: 'unknown', source_principal: 'spiffe://cluster.local/ns/default/sa/alpha' };
+  assert.deepEqual(callerOf(series(tcp)), { namespace: 'default', name: 'shared-v1-a' });
+  assert.equal(callerOf(series({ ...tcp, source_principal: WEB_ID })), undefined, 'sa/web has two');
   assert.equal(callerResolver(state, 'deployments'), undefined);
   assert.equal(callerResolver(state, 'namespaces'), undefined);
 });

@@ -1,8 +1,9 @@
 // Who called, in a kind the labels do not name. The callee's sidecar labels its caller by deployment
 // (`source_workload`: app-version, from the peer header) and identity (`source_principal`), never by
 // service or instance. The mesh state maps those back: a deployment (or failing that, a service
-// account) whose workloads all belong to one service names the calling service; a deployment of a
-// single workload names the calling instance. Anything ambiguous stays unknown rather than guessed.
+// account) whose workloads all belong to one service names the calling service; a deployment (or
+// service account) of a single workload names the calling instance. Opaque TCP carries no peer
+// header, so there the identity alone names the caller. Anything ambiguous stays unknown.
 import type { WorkloadResource } from '../../resources/kinds.ts';
 import type { MeshState } from '../snapshot/index.ts';
 import { deploymentOf } from './inventory.ts';
@@ -34,7 +35,7 @@ export function callerResolver(state: MeshState, kind: StatKind): CallerOf | und
       deployment !== undefined && deployment !== UNKNOWN
         ? only(byDeployment.get(`${namespace}/${deployment}`))
         : undefined;
-    if (found !== undefined || kind === 'workloads') return found;
+    if (found !== undefined) return found;
     const account = accountOf(l.source_principal, namespace);
     return account === undefined ? undefined : only(byAccount.get(`${namespace}/${account}`));
   };

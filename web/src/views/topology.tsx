@@ -4,54 +4,24 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { GOLDEN_HEADERS, GoldenCells, HealthBadge, MtlsBadge } from '../components/golden.tsx';
 import { useMesh } from '../mesh.tsx';
 import { href } from '../router.ts';
-import type { EdgeItem, MeshEvent, StatItem } from '../types.ts';
-import { useSplits, type Split } from './canary/use-splits.ts';
+import type { EdgeItem, StatItem } from '../types.ts';
+import { useSplits } from './canary/use-splits.ts';
 import { TopologyGraph } from './topology/graph.tsx';
-import { layoutGraph, structureKey, type GraphEdge, type GraphNode, type Layout } from './topology/layout.ts';
-
-const idOf = (r: { namespace: string; name: string }): string => `${r.namespace}/${r.name}`;
-
-/** Services the mesh knows or traffic names, the calls between them, and the splits of routes. */
-export function graphOf(event: MeshEvent, splits: Split[] = []): { nodes: GraphNode[]; edges: GraphEdge[] } {
-  const nodes = new Map<string, GraphNode>();
-  for (const s of event.services)
-    nodes.set(idOf(s), { id: idOf(s), namespace: s.namespace, name: s.name, meshed: true });
-  for (const e of event.edges)
-    for (const r of [e.src, e.dst])
-      if (!nodes.has(idOf(r)))
-        nodes.set(idOf(r), {
-          id: idOf(r),
-          namespace: r.namespace,
-          name: r.name,
-          meshed: r.name !== 'unknown',
-        });
-  const edges: GraphEdge[] = event.edges
-    .filter((e) => idOf(e.src) !== idOf(e.dst))
-    .map((e) => ({
-      id: `${idOf(e.src)}->${idOf(e.dst)}`,
-      source: idOf(e.src),
-      target: idOf(e.dst),
-      kind: 'call',
-    }));
-  // A canary's backends (reviews-v1, reviews-v2) carry no calls of their own: callers' requests are
-  // the split service's. A dashed arrow from the service to each says where its route sends them.
-  for (const split of splits)
-    for (const rule of split.rules)
-      for (const b of rule.backends) {
-        const source = idOf(split);
-        const target = idOf(b.ref);
-        const id = `${source}=>${target}`;
-        if (source === target || !nodes.has(target) || edges.some((e) => e.id === id)) continue;
-        edges.push({ id, source, target, kind: 'split', label: `split ${Math.round(b.share * 100)}%` });
-      }
-  const sorted = [...nodes.values()].sort((a, b) => a.id.localeCompare(b.id));
-  return { nodes: sorted, edges: edges.sort((a, b) => a.id.localeCompare(b.id)) };
-}
+import { focusOn, graphOf, idOf } from './topology/model.ts';
+import { layoutGraph, structureKey, type Layout } from './topology/layout.ts';
 
 export function TopologyView() {
   const { event } = useMesh();
   const { splits } = useSplits(15_000);
-  const graph = useMemo(() => (event === undefined ? undefined : graphOf(event, splits)), [event, splits]);
+  const [namespace, setNamespace] = useState('');
+  const namespaces = useMemo(
+    () => [...new Set((event?.services ?? []).map((s) => s.namespace))].sort(),
+    [event],
+  );
+  const graph = useMemo(
+    () => (event === undefined ? undefined : focusOn(graphOf(event, splits), namespace)),
+    [event, splits, namespace],
+  );
   const key = graph === undefined ? '' : structureKey(graph.nodes, graph.edges);
   const [layout, setLayout] = useState<Layout | undefined>(undefined);
   const [layoutError, setLayoutError] = useState<string | undefined>(undefined);
@@ -82,6 +52,21 @@ export function TopologyView() {
         mutual TLS; a dashed arrow is one where some did not. Dotted purple arrows are a route's split: the
         share of a service's requests it sends to each backend service.
       </p>
+      <div class="toolbar">
+        <div>
+          <label for="topology-namespace">Namespace</label>
+          <select
+            id="topology-namespace"
+            value={namespace}
+            onChange={(e) => setNamespace(e.currentTarget.value)}
+          >
+            <option value="">all namespaces</option>
+            {namespaces.map((ns) => (
+              <option value={ns}>{ns}</option>
+            ))}
+          </select>
+        </div>
+      </div>
       <div class="panel topology-panel" data-testid="topology">
         {event === undefined ? (
           <p>Waiting for live data…</p>
@@ -97,8 +82,14 @@ export function TopologyView() {
           <TopologyGraph layout={layout} stats={stats} edges={edges} />
         )}
       </div>
-      <ServicesTable services={event?.services ?? []} />
-      <EdgesTable edges={event?.edges ?? []} />
+      <ServicesTable
+        services={(event?.services ?? []).filter((s) => namespace === '' || s.namespace === namespace)}
+      />
+      <EdgesTable
+        edges={(event?.edges ?? []).filter(
+          (e) => namespace === '' || e.src.namespace === namespace || e.dst.namespace === namespace,
+        )}
+      />
     </section>
   );
 }
