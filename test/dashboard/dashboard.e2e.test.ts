@@ -264,6 +264,8 @@ describe('the dashboard against the demo mesh', { timeout: 300_000 }, () => {
       });
       const last = (await api<HistoryList>(d, '/api/v1/history')).items.at(-1);
       assert.equal(last?.action, 'rollback');
+      // The view answers the rollback by listing it and showing its diff.
+      await page.waitForSelector(`[data-testid="history-row-${last.revision}"]`, { timeout: 30_000 });
       await go(page, '#/canary');
       await waitForShownSplit(page, 90, 10);
       assert.deepEqual(adminErrors, []);

@@ -48,11 +48,20 @@ export function HistoryPanel(props: Props) {
     setConfirming(undefined);
     document.querySelector<HTMLButtonElement>(`[data-testid="rollback-${rev}"]`)?.focus();
   };
+  // The answer may come after the user went to another view: it must not pull them back.
+  const mounted = useRef(true);
+  useEffect(
+    () => () => {
+      mounted.current = false;
+    },
+    [],
+  );
   const rollback = (rev: number): void => {
     setBusy(true);
     setError(undefined);
     postJson<RollbackResponse>(`/api/v1/rollback?to=${rev}`).then(
       (r) => {
+        if (!mounted.current) return;
         setBusy(false);
         setConfirming(undefined);
         setResult({ to: rev, entry: r.entry });
@@ -61,6 +70,7 @@ export function HistoryPanel(props: Props) {
         if (r.entry !== null) props.onSelect(r.entry.revision);
       },
       (err: unknown) => {
+        if (!mounted.current) return;
         setBusy(false);
         setError(err instanceof ApiError ? err : new ApiError('TRELLIS_CLIENT', 0, String(err)));
       },
