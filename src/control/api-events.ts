@@ -8,20 +8,11 @@
 // proxies connected to the replica that answers.
 import type http from 'node:http';
 import { parseGoDuration } from '../dialects/common/duration.ts';
-import type { ApiContext } from './api.ts';
-import type { Access, ApiRole } from './api-auth.ts';
+import type { ApiContext, ApiRoute } from './api.ts';
 import { StreamedResponse } from './api-stream.ts';
 import { ApiError } from './errors.ts';
 import type { PushServer } from './push-server.ts';
 import { edgeItems, resourceStats, statsView, type EdgeItem, type StatItem } from './stats/api-stats.ts';
-
-type Handler = (
-  ctx: ApiContext,
-  req: http.IncomingMessage,
-  params: Record<string, string>,
-  query: URLSearchParams,
-  role: ApiRole | undefined,
-) => Promise<unknown>;
 
 /** The data of one `event: mesh`. */
 export interface MeshEvent {
@@ -152,7 +143,7 @@ export function streamEvents(ctx: ApiContext, res: http.ServerResponse, opts: Ev
   send();
 }
 
-export const eventRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+export const eventRoutes: ApiRoute[] = [
   [
     'GET',
     /^\/api\/v1\/events$/,

@@ -14,8 +14,8 @@ import { CA_STORE_KEY } from '../identity/ca.ts';
 import { IdentityError } from '../identity/errors.ts';
 import { oneLine } from '../identity/pem.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../identity/spiffe.ts';
-import type { ApiContext } from './api.ts';
-import { UnauthenticatedError, type Access, type ApiRole } from './api-auth.ts';
+import type { ApiContext, ApiRoute } from './api.ts';
+import { UnauthenticatedError } from './api-auth.ts';
 import { explainRequest, ExplainBody } from './api-identity-explain.ts';
 import {
   parseCertificates,
@@ -26,14 +26,6 @@ import {
 } from './api-identity-checks.ts';
 import { ApiError, BodyTooLargeError, MalformedRequestError } from './errors.ts';
 import type { MeshIdentity } from './mesh-identity.ts';
-
-type Handler = (
-  ctx: ApiContext,
-  req: http.IncomingMessage,
-  params: Record<string, string>,
-  query: URLSearchParams,
-  role: ApiRole | undefined,
-) => Promise<unknown>;
 
 /** Renewals are asked for after the new trust bundle went out, so no peer meets a leaf it cannot verify. */
 const RENEWAL_DELAY_MS = 1000;
@@ -107,7 +99,7 @@ export interface IdentityView {
   chainPem: string;
 }
 
-export const identityRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+export const identityRoutes: ApiRoute[] = [
   ['GET', /^\/api\/v1\/ca$/, async (ctx) => caView(ctx, requireCa(ctx))],
   ['POST', /^\/api\/v1\/ca\/rotate$/, async (ctx, _r, _p, q) => rotate(ctx, q.get('force') === '1'), 'admin'],
   [

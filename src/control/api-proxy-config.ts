@@ -5,23 +5,13 @@
 // secrets become certificate summaries (SPIFFE ID, issuer, validity, serial), a private key a marker,
 // and any PEM private key anywhere in the answer is replaced. What a proxy runs is what this
 // replica's push stream saw: with several replicas, each answers for the proxies connected to it.
-import type http from 'node:http';
 import { redactSecrets } from '../admin/redact.ts';
 import { splitPemCertificates } from '../identity/pem.ts';
 import { x509 } from '../identity/x509.ts';
 import type { ProxyConfig } from '../model/schema.ts';
-import type { ApiContext } from './api.ts';
-import type { Access, ApiRole } from './api-auth.ts';
 import { ApiError } from './errors.ts';
 import type { ProxyStatus, PushServer } from './push-server.ts';
-
-type Handler = (
-  ctx: ApiContext,
-  req: http.IncomingMessage,
-  params: Record<string, string>,
-  query: URLSearchParams,
-  role: ApiRole | undefined,
-) => Promise<unknown>;
+import type { ApiRoute } from './api.ts';
 
 export const REDACTED = '[redacted]';
 
@@ -68,7 +58,7 @@ export interface ProxyConfigView {
   secrets: SecretsView;
 }
 
-export const proxyConfigRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+export const proxyConfigRoutes: ApiRoute[] = [
   [
     'GET',
     /^\/api\/v1\/proxies\/(?<id>[^/]+)\/config$/,

@@ -6,11 +6,9 @@
 // does (api-identity-explain.ts): a GET / from each service account of the caller's workloads, or
 // from a plaintext caller when the caller is unmeshed (`unknown`), against every callee workload.
 // With several control-plane replicas, `observed` covers the proxies connected to the replica.
-import type http from 'node:http';
 import { DEFAULT_TRUST_DOMAIN } from '../identity/spiffe.ts';
 import type { MtlsMode } from '../model/security.ts';
-import type { ApiContext } from './api.ts';
-import type { Access, ApiRole } from './api-auth.ts';
+import type { ApiContext, ApiRoute } from './api.ts';
 import {
   explainMesh,
   explainRequest,
@@ -19,14 +17,6 @@ import {
 } from './api-identity-explain.ts';
 import { edgeItems, statsView, type EdgeItem } from './stats/api-stats.ts';
 import { refKey, type ResourceRef } from './stats/query.ts';
-
-type Handler = (
-  ctx: ApiContext,
-  req: http.IncomingMessage,
-  params: Record<string, string>,
-  query: URLSearchParams,
-  role: ApiRole | undefined,
-) => Promise<unknown>;
 
 /** Meshes with at most this many services (with workloads) get every pair, not only observed ones. */
 export const MAX_SERVICES_FOR_ALL_PAIRS = 30;
@@ -134,6 +124,6 @@ function verdictOf(
   };
 }
 
-export const securityEdgeRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+export const securityEdgeRoutes: ApiRoute[] = [
   ['GET', /^\/api\/v1\/security\/edges$/, async (ctx) => securityEdges(ctx)],
 ];

@@ -1,17 +1,7 @@
 // Service virtual IPs, for `trellis get services -o wide`:
 //   GET /api/v1/virtual-ips[?namespace=NS]   {items: [{name, namespace, address}]}, by namespace/name
 // Services implied by workloads are listed too; a service without an address is absent.
-import type http from 'node:http';
-import type { ApiContext } from './api.ts';
-import type { Access, ApiRole } from './api-auth.ts';
-
-type Handler = (
-  ctx: ApiContext,
-  req: http.IncomingMessage,
-  params: Record<string, string>,
-  query: URLSearchParams,
-  role: ApiRole | undefined,
-) => Promise<unknown>;
+import type { ApiContext, ApiRoute } from './api.ts';
 
 export interface VirtualIpItem {
   name: string;
@@ -30,6 +20,6 @@ export function listVirtualIps(ctx: ApiContext, namespace: string | null): { ite
   return { items: items.sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0)) };
 }
 
-export const virtualIpRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+export const virtualIpRoutes: ApiRoute[] = [
   ['GET', /^\/api\/v1\/virtual-ips$/, async (ctx, _req, _p, q) => listVirtualIps(ctx, q.get('namespace'))],
 ];

@@ -88,7 +88,7 @@ export interface ApiContext {
 const MAX_BODY = 8 * 1024 * 1024;
 
 type Params = Record<string, string>;
-type Handler = (
+export type ApiHandler = (
   ctx: ApiContext,
   req: http.IncomingMessage,
   params: Params,
@@ -96,8 +96,10 @@ type Handler = (
   /** The caller's role; undefined only on open routes, for a caller without a valid token. */
   role: ApiRole | undefined,
 ) => Promise<unknown>;
+/** One route of the API; feature modules export lists of them (statsRoutes, tapRoutes, …). */
+export type ApiRoute = [method: string, pattern: RegExp, handler: ApiHandler, access?: Access];
 
-const routes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+const routes: ApiRoute[] = [
   [
     'GET',
     /^\/api\/v1\/health$/,

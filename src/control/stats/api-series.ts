@@ -7,9 +7,7 @@
 // null), at the same times for every item. As /stats/KIND, a point is what the resource's own
 // sidecars served (inbound). With several control-plane replicas, each answers for the proxies
 // connected to it.
-import type http from 'node:http';
-import type { ApiContext } from '../api.ts';
-import type { Access, ApiRole } from '../api-auth.ts';
+import type { ApiContext, ApiRoute } from '../api.ts';
 import { NotFoundError } from '../errors.ts';
 import { connectedWorkloads, formatWindow, UnknownStatKindError, windowParam } from './api-stats.ts';
 import { knownResources } from './inventory.ts';
@@ -21,14 +19,6 @@ import {
   type ResourceRef,
   type StatKind,
 } from './query.ts';
-
-type Handler = (
-  ctx: ApiContext,
-  req: http.IncomingMessage,
-  params: Record<string, string>,
-  query: URLSearchParams,
-  role: ApiRole | undefined,
-) => Promise<unknown>;
 
 export const DEFAULT_SERIES_WINDOW = '15m';
 
@@ -108,6 +98,6 @@ async function series(ctx: ApiContext, q: URLSearchParams): Promise<SeriesRespon
   };
 }
 
-export const seriesRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+export const seriesRoutes: ApiRoute[] = [
   ['GET', /^\/api\/v1\/stats\/series$/, async (ctx, _r, _p, q) => series(ctx, q)],
 ];

@@ -7,11 +7,9 @@
 // No namespace (or an empty one) means every namespace. The SMI TrafficMetrics API is in smi.ts,
 // per-bucket series (GET /api/v1/stats/series) in api-series.ts.
 // With several control-plane replicas, each answers for the proxies connected to it.
-import type http from 'node:http';
 import { parseGoDuration } from '../../dialects/common/duration.ts';
 import { byTargetService, serviceKey } from '../../resources/catalog.ts';
-import type { ApiContext } from '../api.ts';
-import type { Access, ApiRole } from '../api-auth.ts';
+import type { ApiContext, ApiRoute } from '../api.ts';
 import { ApiError, NotFoundError } from '../errors.ts';
 import type { MeshState } from '../snapshot/index.ts';
 import { callerResolver } from './callers.ts';
@@ -28,14 +26,6 @@ import {
   type StatKind,
 } from './query.ts';
 import type { WindowData } from './store.ts';
-
-type Handler = (
-  ctx: ApiContext,
-  req: http.IncomingMessage,
-  params: Record<string, string>,
-  query: URLSearchParams,
-  role: ApiRole | undefined,
-) => Promise<unknown>;
 
 export const DEFAULT_WINDOW = '1m';
 
@@ -230,7 +220,7 @@ export function formatWindow(ms: number): string {
   return rest === 0 ? `${m}m` : `${m}m${rest}s`;
 }
 
-export const statsRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+export const statsRoutes: ApiRoute[] = [
   ['GET', /^\/api\/v1\/stats\/edges$/, async (ctx, _r, _p, q) => edges(ctx, q)],
   [
     'GET',

@@ -12,8 +12,7 @@
 // smi-metrics writes them), values are Kubernetes quantities (strings); label selectors are not
 // supported.
 import { ApiError, NotFoundError } from '../errors.ts';
-import type { ApiContext } from '../api.ts';
-import type { Access } from '../api-auth.ts';
+import type { ApiContext, ApiRoute } from '../api.ts';
 import { resourceStats, statsView, type StatsView } from './api-stats.ts';
 import { edgesOf, type Edge } from './edges.ts';
 import type { Golden, ResourceRef, StatKind } from './query.ts';
@@ -210,13 +209,8 @@ const table: [RegExp, SmiHandler][] = [
   [new RegExp(`^${P}/(?<kind>[^/]+)$`), (c, q, p) => list(c, q, OURS[smiKind(p.kind!)], undefined)],
 ];
 
-type Handler = (
-  ctx: ApiContext,
-  req: unknown,
-  params: Record<string, string>,
-  query: URLSearchParams,
-) => Promise<unknown>;
-
-export const smiRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = table.map(
-  ([pattern, h]): [string, RegExp, Handler] => ['GET', pattern, async (ctx, _req, p, q) => h(ctx, q, p)],
-);
+export const smiRoutes: ApiRoute[] = table.map(([pattern, h]): ApiRoute => [
+  'GET',
+  pattern,
+  async (ctx, _req, p, q) => h(ctx, q, p),
+]);

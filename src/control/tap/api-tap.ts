@@ -9,21 +9,12 @@ import type http from 'node:http';
 import { z } from 'zod';
 import { parseDuration } from '../../model/duration.ts';
 import { DEFAULT_TAP_RPS, MAX_TAP_BODY_BYTES, MAX_TAP_RPS, TapFilter } from '../../tap/event.ts';
-import type { ApiContext } from '../api.ts';
-import type { Access, ApiRole } from '../api-auth.ts';
+import type { ApiContext, ApiRoute } from '../api.ts';
 import { StreamedResponse } from '../api-stream.ts';
 import { ApiError, BodyTooLargeError, MalformedRequestError } from '../errors.ts';
 import type { PushServer } from '../push-server.ts';
 import { TapBroker, type TapRequest } from './broker.ts';
 import { resolveDestination } from './target.ts';
-
-type Handler = (
-  ctx: ApiContext,
-  req: http.IncomingMessage,
-  params: Record<string, string>,
-  query: URLSearchParams,
-  role: ApiRole | undefined,
-) => Promise<unknown>;
 
 const MAX_BODY = 16 * 1024;
 /** Longest tap a caller may ask for; without a duration it runs until the caller goes away. */
@@ -105,7 +96,7 @@ export function tapRequest(ctx: ApiContext, json: unknown): TapRequest {
   };
 }
 
-export const tapRoutes: [method: string, pattern: RegExp, handler: Handler, access?: Access][] = [
+export const tapRoutes: ApiRoute[] = [
   [
     'POST',
     /^\/api\/v1\/tap$/,
