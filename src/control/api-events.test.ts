@@ -10,17 +10,8 @@ import type { ApiContext } from './api.ts';
 import { streamEvents, type MeshEvent } from './api-events.ts';
 import type { MeshView } from './mesh-view.ts';
 import type { EdgesResponse } from './stats/api-stats.ts';
-import { edgeLabels, requestEntry } from './stats/testing.ts';
-import {
-  api,
-  defer,
-  registration,
-  serviceYaml,
-  startTestControlPlane,
-  StreamClient,
-  waitFor,
-  type TestControlPlane,
-} from './testing.ts';
+import { reviewsReportingControlPlane } from './stats/testing.ts';
+import { api, defer, serviceYaml, startTestControlPlane, waitFor, type TestControlPlane } from './testing.ts';
 
 interface SseMessage {
   event?: string;
@@ -87,18 +78,7 @@ async function openEvents(
 }
 
 async function fedControlPlane(t: TestContext): Promise<TestControlPlane> {
-  const cp = await startTestControlPlane(t);
-  const reviews = await StreamClient.connect(t, cp.url);
-  await reviews.register(registration('reviews-v1-a', { service: 'reviews' }));
-  const web = await StreamClient.connect(t, cp.url);
-  await web.register(registration('web-v1-a', { service: 'web' }));
-  reviews.send({
-    type: 'stats',
-    requests: [
-      requestEntry(0, { 3: 3 }, edgeLabels('destination')),
-      requestEntry(1, { 6: 1 }, edgeLabels('destination', { response_code: '500' })),
-    ],
-  });
+  const { cp } = await reviewsReportingControlPlane(t);
   await waitFor('the report to be filed', async () => {
     const res = await api<EdgesResponse>(cp.url, 'GET', '/api/v1/stats/edges');
     return res.body.items.length > 0;

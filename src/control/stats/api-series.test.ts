@@ -2,23 +2,12 @@
 // bucket at the same times for every item, empty buckets included, the filters and the errors.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { api, registration, startTestControlPlane, StreamClient, waitFor } from '../testing.ts';
+import { api, startTestControlPlane, waitFor } from '../testing.ts';
 import type { SeriesResponse } from './api-series.ts';
-import { edgeLabels, requestEntry } from './testing.ts';
+import { reviewsReportingControlPlane } from './testing.ts';
 
 test('series: a point per bucket for every resource, the report in one of them', async (t) => {
-  const cp = await startTestControlPlane(t);
-  const reviews = await StreamClient.connect(t, cp.url);
-  await reviews.register(registration('reviews-v1-a', { service: 'reviews' }));
-  const web = await StreamClient.connect(t, cp.url);
-  await web.register(registration('web-v1-a', { service: 'web' }));
-  reviews.send({
-    type: 'stats',
-    requests: [
-      requestEntry(0, { 3: 3 }, edgeLabels('destination')),
-      requestEntry(1, { 6: 1 }, edgeLabels('destination', { response_code: '500' })),
-    ],
-  });
+  const { cp } = await reviewsReportingControlPlane(t);
   const res = await waitFor('the report to be filed', async () => {
     const r = await api<SeriesResponse>(cp.url, 'GET', '/api/v1/stats/series?kind=svc&namespace=default');
     return r.body.items.some((i) => i.points.some((p) => p.rps > 0)) && r;

@@ -14,21 +14,10 @@ import {
 } from '../testing.ts';
 import type { EdgesResponse, RoutesResponse, StatResponse } from './api-stats.ts';
 import type { TrafficMetrics, TrafficMetricsList } from './smi.ts';
-import { edgeLabels, requestEntry, REVIEWS_ID, WEB_ID } from './testing.ts';
+import { edgeLabels, requestEntry, REVIEWS_ID, reviewsReportingControlPlane, WEB_ID } from './testing.ts';
 
 async function fedControlPlane(t: TestContext): Promise<TestControlPlane> {
-  const cp = await startTestControlPlane(t);
-  const reviews = await StreamClient.connect(t, cp.url);
-  await reviews.register(registration('reviews-v1-a', { service: 'reviews' }));
-  const web = await StreamClient.connect(t, cp.url);
-  await web.register(registration('web-v1-a', { service: 'web' }));
-  reviews.send({
-    type: 'stats',
-    requests: [
-      requestEntry(0, { 3: 3 }, edgeLabels('destination')),
-      requestEntry(1, { 6: 1 }, edgeLabels('destination', { response_code: '500' })),
-    ],
-  });
+  const { cp, web } = await reviewsReportingControlPlane(t);
   web.send({ type: 'stats', requests: [requestEntry(0, { 3: 4 }, edgeLabels('source'))] });
   await waitFor('the reports to be filed', async () => {
     const res = await api<EdgesResponse>(cp.url, 'GET', '/api/v1/stats/edges');

@@ -1,4 +1,6 @@
 // Builders for the stats tests: label sets as the proxies make them, and report entries.
+import type { TestContext } from 'node:test';
+import { registration, startTestControlPlane, StreamClient, type TestControlPlane } from '../testing.ts';
 import { LATENCY_SLOTS, type RequestStatsEntry, type TcpStatsEntry } from './message.ts';
 
 export const WEB_ID = 'spiffe://cluster.local/ns/default/sa/web';
@@ -54,4 +56,26 @@ export function tcpEntry(
     ...v,
     open: v.opened - v.closed,
   };
+}
+
+/**
+ * A real control plane with web-v1-a and reviews-v1-a connected, reviews having reported what it
+ * served web: 3 successes and one 500. Callers wait for the report to be filed as they need.
+ */
+export async function reviewsReportingControlPlane(
+  t: TestContext,
+): Promise<{ cp: TestControlPlane; reviews: StreamClient; web: StreamClient }> {
+  const cp = await startTestControlPlane(t);
+  const reviews = await StreamClient.connect(t, cp.url);
+  await reviews.register(registration('reviews-v1-a', { service: 'reviews' }));
+  const web = await StreamClient.connect(t, cp.url);
+  await web.register(registration('web-v1-a', { service: 'web' }));
+  reviews.send({
+    type: 'stats',
+    requests: [
+      requestEntry(0, { 3: 3 }, edgeLabels('destination')),
+      requestEntry(1, { 6: 1 }, edgeLabels('destination', { response_code: '500' })),
+    ],
+  });
+  return { cp, reviews, web };
 }
