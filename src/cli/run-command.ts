@@ -4,9 +4,9 @@
 // sidecar dies the app is stopped (no unmeshed app left running). A signal to `run` takes the
 // workload out of the mesh first, then stops the app (see `forward`).
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { pickAppPort } from './app-port.ts';
 import { resolveApiTarget } from './control-target.ts';
 import { obtainJoinToken } from './join-token.ts';
 import {
@@ -34,17 +34,6 @@ import {
 const STOP_GRACE_MS = 5000;
 /** Bound on the sidecar's deregistration (bye, ~1 s while peers catch up) before the app is signalled anyway. */
 const DEREGISTER_WAIT_MS = 5000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The sidecar's ready or deregistered line on its stdout, or undefined for any other output. */
 function parseSidecarMessage(line: string): SidecarReadyMessage | SidecarDeregisteredMessage | undefined {
@@ -91,7 +80,7 @@ export function registerRunCommand(program: Command): void {
     /** Exits once the join token made for this workload (if any) is revoked. */
     const exit = (code: number): Promise<never> =>
       (join?.release() ?? Promise.resolve()).then(() => process.exit(code));
-    const appPort = flags.port !== undefined ? parsePort(flags.port, '--port') : await freePort();
+    const appPort = flags.port !== undefined ? parsePort(flags.port, '--port') : await pickAppPort();
     const entry = process.argv[1] ?? '';
     // --transparent: app and sidecar in a network namespace of their own (src/intercept).
     let transparent: TransparentWorkload | undefined;

@@ -204,6 +204,16 @@ test('an address and port owned by another workload is refused (TRELLIS_ADDRESS_
   assert.deepEqual(await refusal(thief), { code: 'TRELLIS_ADDRESS_IN_USE', close: CloseCode.refused });
   const err = thief.messages.find((m) => m.type === 'error');
   assert.match(err?.type === 'error' ? err.message : '', /default\/reviews-v1-owner/);
+
+  // The message names the port two workloads share, here the owner's app port as a thief's inbound.
+  const appThief = await StreamClient.connect(t, cp.url);
+  appThief.hello(registration('ratings-v1-app', { service: 'ratings', inbound: ownerReg.spec.ports.app }));
+  assert.deepEqual(await refusal(appThief), { code: 'TRELLIS_ADDRESS_IN_USE', close: CloseCode.refused });
+  const appErr = appThief.messages.find((m) => m.type === 'error');
+  assert.match(
+    appErr?.type === 'error' ? appErr.message : '',
+    new RegExp(`127\\.0\\.0\\.1:${ownerReg.spec.ports.app} `),
+  );
   assert.equal((await api(cp.url, 'GET', '/api/v1/resources/Workload/default/ratings-v1-thief')).status, 404);
 
   // The same port on another address is someone else's business.

@@ -73,11 +73,11 @@ export class WorkloadRegistry {
   /** Registers (or re-registers after a reconnect); refuses an address another workload holds. */
   async register(reg: WorkloadRegistration): Promise<void> {
     const key = workloadKey(reg.namespace, reg.name);
-    const owner = this.addressOwner(reg, key);
-    if (owner !== undefined) {
+    const clash = this.addressOwner(reg, key);
+    if (clash !== undefined) {
       throw AddressInUseError(
-        `${reg.spec.address}:${reg.spec.ports.inbound}`,
-        owner.split('/').slice(-2).join('/'),
+        `${reg.spec.address}:${clash.port}`,
+        clash.owner.split('/').slice(-2).join('/'),
       );
     }
     // The same rules as an applied Workload (names are DNS labels, ports valid): throws if not.
@@ -95,24 +95,29 @@ export class WorkloadRegistry {
     await this.write(r);
   }
 
-  /** The key of another workload holding one of reg's ports on its address, if any. */
-  private addressOwner(reg: WorkloadRegistration, key: string): string | undefined {
+  /** Another workload holding one of reg's ports on its address (its key), and the port, if any. */
+  private addressOwner(reg: WorkloadRegistration, key: string): { owner: string; port: number } | undefined {
     const { address, ports } = reg.spec;
     const mine = new Set(
       [ports.inbound, ports.app, ports.outbound, ports.admin].filter((p) => p !== undefined),
     );
-    const clash = (spec: WorkloadRegistration['spec']): boolean =>
-      spec.address === address &&
-      [spec.ports.inbound, spec.ports.app, spec.ports.outbound, spec.ports.admin].some(
-        (p) => p !== undefined && mine.has(p),
-      );
+    const shared = (spec: WorkloadRegistration['spec']): number | undefined =>
+      spec.address === address
+        ? [spec.ports.inbound, spec.ports.app, spec.ports.outbound, spec.ports.admin].find(
+            (p) => p !== undefined && mine.has(p),
+          )
+        : undefined;
     // This replica's own registrations first: the view learns of a write only when the store's
     // watch delivers it, and two hellos in that moment must not both get the port.
-    for (const r of this.live.values()) if (r.key !== key && clash(r.registration.spec)) return r.key;
+    for (const r of this.live.values()) {
+      const port = r.key !== key ? shared(r.registration.spec) : undefined;
+      if (port !== undefined) return { owner: r.key, port };
+    }
     for (const w of this.view.state().workloads) {
       const wkey = workloadKey(w.metadata.namespace, w.metadata.name);
       // Skipping our own key: a re-registration must still see a third workload on the port.
-      if (wkey !== key && clash(w.spec)) return wkey;
+      const port = wkey !== key ? shared(w.spec) : undefined;
+      if (port !== undefined) return { owner: wkey, port };
     }
     return undefined;
   }
