@@ -41,13 +41,18 @@ function newestSource(dir, depth = 0) {
   return newest;
 }
 
+// The data-plane commands have an entry of their own that loads only what a proxy needs
+// (bench/README.md, "Memory, V8 flags and the build").
+const DATA_PLANE_COMMANDS = new Set(['proxy', 'sidecar']);
+
 /**
  * dist/cli/main.js when the build is current (dist/.tsbuildinfo is written last by tsc), else the
  * sources. TRELLIS_ENTRY=dist or =src decides instead (the bench measures the build it just made).
  */
 function entry() {
-  const built = join(root, 'dist', 'cli', 'main.js');
-  const source = join(root, 'src', 'cli', 'main.ts');
+  const name = DATA_PLANE_COMMANDS.has(process.argv[2] ?? '') ? 'data-plane-main' : 'main';
+  const built = join(root, 'dist', 'cli', `${name}.js`);
+  const source = join(root, 'src', 'cli', `${name}.ts`);
   const stamp = join(root, 'dist', '.tsbuildinfo');
   if (process.env.TRELLIS_ENTRY === 'src') return source;
   if (process.env.TRELLIS_ENTRY === 'dist') return built;

@@ -1,8 +1,6 @@
 // The `trellis` command. Subcommands live in their own files; this only wires them.
-import { Command } from 'commander';
 import { registerAnalyzeCommand } from './analyze-command.ts';
 import { registerApplyCommands } from './apply-command.ts';
-import { CliError } from './api-client.ts';
 import { registerAuthzCommands } from './authz-command.ts';
 import { registerCaCommands } from './ca-command.ts';
 import { registerCheckCommand } from './check-command.ts';
@@ -20,17 +18,9 @@ import { registerTapCommand } from './tap-command.ts';
 import { registerTopCommand } from './top-command.ts';
 import { registerTokenCommands } from './token-command.ts';
 import { registerUpCommand } from './up-command.ts';
-import { ConfigError, formatDiagnostic } from '../errors.ts';
+import { newProgram, runProgram } from './program.ts';
 
-const program = new Command()
-  .name('trellis')
-  .description('Trellis service mesh: proxy, control plane and tools')
-  .version('0.1.0')
-  // Program options only before the subcommand, so `trellis run --version v2` is the workload's version.
-  .enablePositionalOptions()
-  .showHelpAfterError()
-  .configureHelp({ sortSubcommands: true });
-
+const program = newProgram();
 registerProxyCommand(program);
 registerProxyConfigCommand(program);
 registerUpCommand(program);
@@ -51,13 +41,4 @@ registerStatCommands(program);
 registerTapCommand(program);
 registerTopCommand(program);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  // Exit codes scripts can rely on: 1 invalid, refused or unauthorised, 3 control plane unreachable.
-  const diagnostics = err instanceof CliError || err instanceof ConfigError ? err.diagnostics : [];
-  for (const d of diagnostics) process.stderr.write(`error: ${formatDiagnostic(d)}\n`);
-  if (diagnostics.length === 0)
-    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(err instanceof CliError ? err.exitCode : 1);
-}
+await runProgram(program);
