@@ -1,11 +1,13 @@
 // One active health check of one endpoint: a TCP connect, or an HTTP GET whose status must be
 // expected (default 200-399). Each probe resolves true or false within its timeout, never
 // rejects, and is cut short when `signal` aborts (the checker stopped).
-import http from 'node:http';
 import http2 from 'node:http2';
-import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
+
+// As in the admin server: an ESM import of node:http would load Node's bundled undici (+12 MB).
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 
 export interface ProbeTarget {
   address: string;

@@ -20,11 +20,11 @@ import {
   ATTR_URL_QUERY,
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
-} from '@opentelemetry/semantic-conventions';
+} from './semconv.ts';
 import type { ProxyRequest } from '../proxy/types.ts';
 
 export { ATTR_ERROR_TYPE };
-export { ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_RPC_STATUS_CODE } from '@opentelemetry/semantic-conventions';
+export { ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_RPC_STATUS_CODE } from './semconv.ts';
 export const ATTR_TRELLIS_LISTENER = 'trellis.listener';
 export const ATTR_TRELLIS_SOURCE_IDENTITY = 'trellis.source.identity';
 
