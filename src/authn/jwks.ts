@@ -2,11 +2,11 @@
 // fetched from `jwksUri` by jose's remote key set (cached, refreshed, with a timeout); a token whose
 // `kid` is unknown triggers a refetch at most once per cooldown, so a rotated key is picked up.
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, customFetch } from 'jose';
-import type { JWTVerifyGetKey } from 'jose';
+import type { FetchImplementation, JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { JwtRule } from '../model/security.ts';
 import { JwtConfigError } from './errors.ts';
+import { jose } from './jose.ts';
 
 export interface KeySetOptions {
   /** Timeout of one JWKS fetch (Istio: 5 s). */
@@ -31,7 +31,7 @@ function localKeySet(issuer: string, text: string, from: string): JWTVerifyGetKe
   }
   const parsed = Jwks.safeParse(json);
   if (!parsed.success) throw new JwtConfigError(issuer, `${from} is not a JWKS ({"keys": [...]})`);
-  return createLocalJWKSet(parsed.data);
+  return jose().createLocalJWKSet(parsed.data);
 }
 
 export function keySetOf(rule: JwtRule, opts: KeySetOptions): JWTVerifyGetKey {
@@ -55,11 +55,13 @@ export function keySetOf(rule: JwtRule, opts: KeySetOptions): JWTVerifyGetKey {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new JwtConfigError(rule.issuer, `jwksUri ${rule.jwksUri}: only http and https are fetched`);
+  const { createRemoteJWKSet, customFetch } = jose();
+  const fetchWithAbort: FetchImplementation = (resource, init) =>
+    fetch(resource, { ...init, signal: AbortSignal.any([init.signal, opts.signal]) });
   return createRemoteJWKSet(url, {
     timeoutDuration: opts.fetchTimeoutMs,
     cacheMaxAge: opts.cacheMs,
     cooldownDuration: opts.refetchCooldownMs,
-    [customFetch]: (resource, init) =>
-      fetch(resource, { ...init, signal: AbortSignal.any([init.signal, opts.signal]) }),
+    [customFetch]: fetchWithAbort,
   });
 }

@@ -6,9 +6,9 @@
 // - signature (asymmetric algorithms only: never `none`, never HMAC with a public key), `exp` and
 //   `nbf` with Envoy's default 60 s clock skew, and the rule's audiences (any of them) are checked.
 // Failure reasons are Envoy's (jwt_verify_lib) strings, so operators find them in Istio's docs.
-import { decodeJwt, errors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { JwtRule } from '../model/security.ts';
+import { jose } from './jose.ts';
 import { keySetOf } from './jwks.ts';
 import { findTokens, locationKey, ruleLocations } from './token-locations.ts';
 import type { FoundToken, TokenLocation } from './token-locations.ts';
@@ -88,6 +88,7 @@ type Verified =
   { ok: true; found: FoundToken; rule: JwtRule; payload: JWTPayload } | { ok: false; reason: string };
 
 function failureOf(err: unknown): string {
+  const { errors } = jose();
   if (err instanceof errors.JWTExpired) return JwtFailure.expired;
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf') return JwtFailure.notYetValid;
@@ -158,7 +159,7 @@ class JwtAuthenticator implements RequestAuthenticator {
     if (found.token.split('.').length !== 3) return { ok: false, reason: JwtFailure.badFormat };
     let iss: unknown;
     try {
-      iss = decodeJwt(found.token).iss;
+      iss = jose().decodeJwt(found.token).iss;
     } catch {
       return { ok: false, reason: JwtFailure.verification };
     }
@@ -167,7 +168,7 @@ class JwtAuthenticator implements RequestAuthenticator {
     if (compiled === undefined) return { ok: false, reason: JwtFailure.unknownIssuer };
     const { rule } = compiled;
     try {
-      const { payload } = await jwtVerify(found.token, compiled.keys, {
+      const { payload } = await jose().jwtVerify(found.token, compiled.keys, {
         issuer: rule.issuer,
         ...(rule.audiences !== undefined && rule.audiences.length > 0 && { audience: rule.audiences }),
         algorithms: ALGORITHMS,

@@ -5,7 +5,7 @@
 // - IPs: single addresses or CIDRs, IPv4 and IPv6, through node:net BlockList;
 // - ports: decimal numbers 0..65535.
 import { BlockList, isIP } from 'node:net';
-import { RE2JS } from 're2js';
+import { re2 } from '../route/re2.ts';
 
 export type StringTest = (value: string) => boolean;
 
@@ -61,15 +61,15 @@ export function pathPattern(pattern: string): StringTest {
     throw new Error(`invalid or unsupported path template "${pattern}"`);
   const re = pattern
     .split(/(\{\*\*\}|\{\*\})/)
-    .map((part) => (part === '{**}' ? '.*' : part === '{*}' ? '[^/]+' : RE2JS.quote(part)))
+    .map((part) => (part === '{**}' ? '.*' : part === '{*}' ? '[^/]+' : re2().quote(part)))
     .join('');
-  const compiled = RE2JS.compile(re);
+  const compiled = re2().compile(re);
   return (s) => compiled.testExact(s);
 }
 
 /** An RE2 pattern matched against the whole value (Trellis's `pathRegex`); throws when RE2 refuses it. */
 export function regexPattern(pattern: string): StringTest {
-  const compiled = RE2JS.compile(pattern);
+  const compiled = re2().compile(pattern);
   return (s) => compiled.testExact(s);
 }
 
@@ -80,9 +80,9 @@ export function regexPattern(pattern: string): StringTest {
 export function namespacePattern(pattern: string): StringTest {
   const ns = pattern
     .split('*')
-    .map((part) => RE2JS.quote(part))
+    .map((part) => re2().quote(part))
     .join('.*');
-  const compiled = RE2JS.compile(`.*/ns/${ns}/.*`);
+  const compiled = re2().compile(`.*/ns/${ns}/.*`);
   return (s) => compiled.testExact(s);
 }
 

@@ -1,6 +1,6 @@
 // What a running proxy loads. The data-plane entry exists so that a proxy never carries the
-// control plane, the dialects or the other commands; and no module of it may ESM-import
-// node:http, whose namespace loads Node's bundled undici (bench/README.md, "Memory").
+// control plane, the dialects or the other commands, nor libraries its config does not use; and
+// no module of it may ESM-import node:http, whose namespace loads Node's bundled undici.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -107,6 +107,10 @@ test('a proxy loads the data plane only', { timeout: 30_000 }, async (t) => {
     [],
     'no other command',
   );
+  // Libraries a config without JWT rules or regular expressions does not need.
+  const packages = new Set(loaded.urls.map((u) => /\/node_modules\/((@[^/]+\/)?[^/]+)\//.exec(u)?.[1]));
+  for (const lazy of ['jose', 're2js', '@opentelemetry/semantic-conventions'])
+    assert.ok(!packages.has(lazy), `${lazy} is not loaded`);
   assert.ok(
     !loaded.builtins.includes('NativeModule internal/deps/undici/undici'),
     "Node's bundled undici is not loaded",

@@ -1,12 +1,21 @@
 // Reads a proxy config (YAML or JSON) into the model. Every problem is reported with
 // file:line:column; nothing half-valid is ever returned.
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, LineCounter } from 'yaml';
 import { ConfigError, type Diagnostic } from '../errors.ts';
 import { ProxyConfig } from './schema.ts';
 import { validateRouteTables } from '../route/router.ts';
 
 type PathSegment = string | number;
+
+const require = createRequire(import.meta.url);
+let yamlModule: typeof import('yaml') | undefined;
+/** The YAML parser, loaded for config files only: a sidecar's snapshots arrive parsed. */
+function yaml(): typeof import('yaml') {
+  yamlModule ??= require('yaml') as typeof import('yaml');
+  return yamlModule;
+}
 
 function formatPath(path: readonly PathSegment[]): string {
   let out = '';
@@ -22,7 +31,7 @@ function positionOf(
 ): { line: number; column: number } {
   for (let n = path.length; n >= 0; n--) {
     const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-    if (isNode(node) && node.range) {
+    if (yaml().isNode(node) && node.range) {
       const pos = lines.linePos(node.range[0]);
       return { line: pos.line, column: pos.col };
     }
@@ -31,6 +40,7 @@ function positionOf(
 }
 
 export function parseConfigText(text: string, file: string): ProxyConfig {
+  const { LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {

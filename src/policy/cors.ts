@@ -7,7 +7,8 @@
 // - a request from any other origin (or without one) passes untouched, preflights included, as
 //   Envoy forwards them: without allow headers the browser refuses the cross-origin call.
 // The browser enforces methods and headers against the preflight's answer; the proxy does not.
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { re2 } from '../route/re2.ts';
 import type { ProxyError } from '../errors.ts';
 import type { CorsPolicy } from '../model/policy.ts';
 import type { RequestLayerFactory } from '../proxy/route-runtime.ts';
@@ -42,7 +43,7 @@ export class OriginMatcher {
         else this.prefixes.push(o.prefix);
       } else if (o.regex !== undefined) {
         try {
-          this.regexes.push(RE2JS.compile(o.regex));
+          this.regexes.push(re2().compile(o.regex));
         } catch {
           // Refused when the route table is validated; an unusable pattern allows nothing.
         }

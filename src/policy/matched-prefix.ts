@@ -4,7 +4,8 @@
 // match that also tested headers or methods could, in theory, have lost to a later one; the path
 // condition alone decides here). A prefix match yields its prefix; an exact, regex or path-less
 // match yields the whole path, which is then replaced whole, as Istio does.
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { re2 } from '../route/re2.ts';
 import type { MatchedRoute } from '../route/index.ts';
 
 const PREFIX = 0;
@@ -67,7 +68,7 @@ export class MatchedPrefix {
 
 function compileOrNull(pattern: string): RE2JS | null {
   try {
-    return RE2JS.compile(pattern);
+    return re2().compile(pattern);
   } catch {
     return null; // reported when the route table was validated
   }

@@ -2,7 +2,8 @@
 // pattern in the path (the query string is left alone) is replaced by a substitution in RE2's
 // syntax, where \0 is the whole match, \1…\9 a group and \\ a backslash. The substitution is
 // parsed once per config; a request costs one RE2 replaceAll.
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { re2 } from '../route/re2.ts';
 
 export class RegexRewrite {
   private readonly regex: RE2JS;
@@ -41,7 +42,7 @@ export type RegexRewriteResult =
 export function compileRegexRewrite(pattern: string, substitution: string): RegexRewriteResult {
   let regex: RE2JS;
   try {
-    regex = RE2JS.compile(pattern);
+    regex = re2().compile(pattern);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     return { ok: false, field: 'pattern', message: `invalid regex ${JSON.stringify(pattern)}: ${reason}` };

@@ -3,7 +3,7 @@
 // with file:line:column and a pushed snapshot is refused): RE2 patterns and substitutions, gRPC
 // status names, and every configured string that ends up in a request line or a header (a CR/LF
 // there would let config inject headers; a space would break the request line).
-import { RE2JS } from 're2js';
+import { re2 } from '../route/re2.ts';
 import type { HeaderMutation } from '../model/policy.ts';
 import type { Route } from '../model/schema.ts';
 import type { RouteProblem } from '../route/types.ts';
@@ -85,7 +85,7 @@ export function routePolicyProblems(route: Route): RouteProblem[] {
       out.push({ path: ['cors', 'allowOrigins', i], message: 'give exactly one of exact, prefix, regex' });
     if (o.regex === undefined) return;
     try {
-      RE2JS.compile(o.regex);
+      re2().compile(o.regex);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       out.push({

@@ -1,6 +1,7 @@
 // Lowers a model RouteTable into compiled matchers, collecting every problem on the way. Used both
 // to build a Router and to validate a config file (load.ts reports the problems with positions).
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { re2 } from './re2.ts';
 import { TrellisError } from '../errors.ts';
 import type { HeaderMatch, QueryMatch, Route, RouteMatch, RouteTable } from '../model/schema.ts';
 import {
@@ -85,7 +86,7 @@ export interface CompiledTable {
 
 function compileRegex(pattern: string, path: Path, problems: RouteProblem[]): RE2JS | null {
   try {
-    return RE2JS.compile(pattern);
+    return re2().compile(pattern);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     problems.push({ path, message: `invalid regex ${JSON.stringify(pattern)}: ${reason}` });

@@ -1,6 +1,6 @@
 // Compiled request matchers: one object per configured match, built once per config. The hot-path
 // functions below take plain arguments (no closures, no per-request arrays).
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
 import type { HeaderList } from '../proxy/types.ts';
 
 // Value tests shared by path, header and query matchers.
