@@ -1,36 +1,15 @@
-// The sidecar's side of issuance: a fresh ECDSA P-256 key and a PKCS#10 request naming the
-// workload's SPIFFE ID. The private key stays in the process; only the request travels.
-import type { webcrypto } from 'node:crypto';
+// The control plane's side of issuance: parsing and checking a workload's PKCS#10 request. The
+// sidecar's side (key and request) is csr-request.ts, re-exported here for the CA's callers.
 import { CsrInvalidError } from './errors.ts';
-import { toPem } from './pem.ts';
 import { x509 } from './x509.ts';
 
-export const EC_KEY_ALGORITHM: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
-export const EC_SIGNING_ALGORITHM: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
-
-export interface WorkloadKey {
-  keys: webcrypto.CryptoKeyPair;
-  /** PKCS#8 PEM, what node:tls takes as `key`. */
-  privateKeyPem: string;
-}
-
-export async function generateWorkloadKey(): Promise<WorkloadKey> {
-  // Extractable so node:tls can be given the PEM; it never leaves the process.
-  const keys = await crypto.subtle.generateKey(EC_KEY_ALGORITHM, true, ['sign', 'verify']);
-  const pkcs8 = await crypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { keys, privateKeyPem: toPem('PRIVATE KEY', pkcs8) };
-}
-
-/** A PEM CSR for `spiffeId` (its only URI SAN), signed with the workload key. */
-export async function createCsr(keys: webcrypto.CryptoKeyPair, spiffeId: string): Promise<string> {
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys,
-    signingAlgorithm: EC_SIGNING_ALGORITHM,
-    // The subject stays empty: the CA decides it. With an empty subject the SAN is critical (RFC 5280).
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }], true)],
-  });
-  return toPem('CERTIFICATE REQUEST', csr.rawData);
-}
+export {
+  createCsr,
+  EC_KEY_ALGORITHM,
+  EC_SIGNING_ALGORITHM,
+  generateWorkloadKey,
+  type WorkloadKey,
+} from './csr-request.ts';
 
 export interface ParsedCsr {
   csr: x509.Pkcs10CertificateRequest;

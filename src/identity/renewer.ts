@@ -4,7 +4,7 @@
 // backoff, warning as the end nears and again once it has passed.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createLogger } from '../log.ts';
-import { createCsr, generateWorkloadKey } from './csr.ts';
+import { createCsr, generateWorkloadKey } from './csr-request.ts';
 import { IssuedCertInvalidError, RenewerStoppedError } from './errors.ts';
 import { chainProblem, normalizePem, splitPemCertificates } from './pem.ts';
 import { peerSpiffeId } from './spiffe.ts';
