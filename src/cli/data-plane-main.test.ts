@@ -1,13 +1,13 @@
-// What a running proxy loads. The data-plane entry exists so that a proxy never carries the
+// What a running proxy or sidecar loads. The data-plane entry exists so that neither carries the
 // control plane, the dialects or the other commands, nor libraries its config does not use; and
-// no module of it may ESM-import node:http, whose namespace loads Node's bundled undici.
+// no module of theirs may ESM-import node:http, whose namespace loads Node's bundled undici.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { freePort, stopChild } from '../../test/support/child-process.ts';
@@ -25,10 +25,96 @@ process.on('exit', () => writeFileSync(process.env.LOADED_FILE, JSON.stringify({
 
 const Loaded = z.object({ urls: z.array(z.string()), builtins: z.array(z.string()) });
 
+interface LoadedModules {
+  /** Trellis's modules, as paths under src/ without extension ("proxy/proxy-server"). */
+  own: string[];
+  packages: Set<string>;
+  builtins: string[];
+}
+
+/** Runs `trellis ARGS` until it logs `readyLine`, stops it, and tells what it had loaded. */
+async function loadedBy(
+  t: TestContext,
+  dir: string,
+  args: string[],
+  readyLine: string,
+): Promise<LoadedModules> {
+  const loadedFile = path.join(dir, `loaded-${args[0]}.json`);
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      `data:text/javascript,${encodeURIComponent(RECORDER)}`,
+      path.join(ROOT, 'bin/trellis.js'),
+      ...args,
+    ],
+    {
+      env: { ...process.env, LOADED_FILE: loadedFile, TRELLIS_NODE_FLAGS: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  t.after(() => stopChild(child));
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (line.includes(readyLine)) resolve();
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`trellis ${args[0]} exited (${code}) before "${readyLine}"`)),
+    );
+  });
+  await stopChild(child);
+  const loaded = Loaded.parse(JSON.parse(await readFile(loadedFile, 'utf8')));
+  const root = `file://${ROOT}`;
+  return {
+    own: loaded.urls
+      .filter((u) => u.startsWith(root) && !u.includes('/node_modules/'))
+      .map((u) =>
+        u
+          .slice(root.length)
+          .replace(/^(src|dist)\//, '')
+          .replace(/\.[jt]s$/, ''),
+      ),
+    packages: new Set(loaded.urls.flatMap((u) => /\/node_modules\/((@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? [])),
+    builtins: loaded.builtins,
+  };
+}
+
+const DATA_PLANE_COMMAND =
+  /^cli\/(data-plane-main|program|proxy-command|sidecar-command|workload-options|control-target|join-token|api-client)$/;
+// The control plane's modules a sidecar shares: its protocol's messages, errors and names.
+const SHARED_CONTROL = /^control\/(api-auth|errors|protocol|stats\/message|tap\/messages|snapshot\/names)$/;
+
+function assertDataPlaneOnly(loaded: LoadedModules): void {
+  assert.deepEqual(
+    loaded.own.filter(
+      (m) => /^(dialects|resources)\//.test(m) || (m.startsWith('control/') && !SHARED_CONTROL.test(m)),
+    ),
+    [],
+    'nothing of the control plane or the dialects',
+  );
+  assert.deepEqual(
+    loaded.own.filter((m) => /^store\/(?!errors$)/.test(m)),
+    [],
+    'no store',
+  );
+  assert.deepEqual(
+    loaded.own.filter((m) => m.startsWith('cli/') && !DATA_PLANE_COMMAND.test(m)),
+    [],
+    'no other command',
+  );
+  // Libraries a config without JWT rules or regular expressions does not need, and the CA's.
+  for (const lazy of ['jose', 're2js', '@opentelemetry/semantic-conventions', '@peculiar/x509'])
+    assert.ok(!loaded.packages.has(lazy), `${lazy} is not loaded`);
+  assert.ok(
+    !loaded.builtins.includes('NativeModule internal/deps/undici/undici'),
+    "Node's bundled undici is not loaded",
+  );
+}
+
 test('a proxy loads the data plane only', { timeout: 30_000 }, async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'trellis-loaded-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const [port, adminPort, upstreamPort] = [await freePort(), await freePort(), await freePort()];
   const config = path.join(dir, 'proxy.json');
   await writeFile(
     config,
@@ -53,66 +139,23 @@ test('a proxy loads the data plane only', { timeout: 30_000 }, async (t) => {
         },
       ],
       clusters: [
-        { name: 'up', protocol: 'http1', endpoints: [{ address: '127.0.0.1', port: await freePort() }] },
+        { name: 'up', protocol: 'http1', endpoints: [{ address: '127.0.0.1', port: upstreamPort }] },
       ],
     }),
   );
-  const loadedFile = path.join(dir, 'loaded.json');
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      `data:text/javascript,${encodeURIComponent(RECORDER)}`,
-      path.join(ROOT, 'bin/trellis.js'),
-      'proxy',
-      '--config',
-      config,
-    ],
-    {
-      env: { ...process.env, LOADED_FILE: loadedFile, TRELLIS_NODE_FLAGS: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  t.after(() => stopChild(child));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      if (line.includes('admin listening')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`proxy exited (${code}) before it listened`)));
-  });
-  await stopChild(child);
-  const loaded = Loaded.parse(JSON.parse(await readFile(loadedFile, 'utf8')));
-  const own = loaded.urls
-    .filter((u) => u.startsWith(`file://${ROOT}`) && !u.includes('/node_modules/'))
-    .map((u) =>
-      u
-        .slice(`file://${ROOT}`.length)
-        .replace(/^(src|dist)\//, '')
-        .replace(/\.[jt]s$/, ''),
-    );
-  assert.ok(own.includes('proxy/proxy-server'), 'the proxy server itself is loaded');
-  assert.deepEqual(
-    own.filter((m) => /^(dialects|resources|store\/(?!errors$)|control\/(?!(api-auth|errors)$))/.test(m)),
-    [],
-    'nothing of the control plane or the dialects',
-  );
-  assert.deepEqual(
-    own.filter(
-      (m) =>
-        m.startsWith('cli/') &&
-        !/^cli\/(data-plane-main|program|proxy-command|sidecar-command|workload-options|control-target|join-token|api-client)$/.test(
-          m,
-        ),
-    ),
-    [],
-    'no other command',
-  );
-  // Libraries a config without JWT rules or regular expressions does not need.
-  const packages = new Set(loaded.urls.map((u) => /\/node_modules\/((@[^/]+\/)?[^/]+)\//.exec(u)?.[1]));
-  for (const lazy of ['jose', 're2js', '@opentelemetry/semantic-conventions'])
-    assert.ok(!packages.has(lazy), `${lazy} is not loaded`);
-  assert.ok(
-    !loaded.builtins.includes('NativeModule internal/deps/undici/undici'),
-    "Node's bundled undici is not loaded",
-  );
+  const loaded = await loadedBy(t, dir, ['proxy', '--config', config], 'admin listening');
+  assert.ok(loaded.own.includes('proxy/proxy-server'), 'the proxy server itself is loaded');
+  assertDataPlaneOnly(loaded);
+});
+
+test('a sidecar loads the data plane only', { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'trellis-loaded-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // No control plane listens there: the sidecar starts, serves its bootstrap config and retries.
+  const control = `http://127.0.0.1:${await freePort()}`;
+  const args = ['sidecar', '--control', control, '--service', 'reviews', '--port', String(await freePort())];
+  const loaded = await loadedBy(t, dir, args, 'sidecar listening');
+  assert.ok(loaded.own.includes('sidecar/sidecar'), 'the sidecar itself is loaded');
+  assert.ok(loaded.own.includes('identity/csr-request'), 'it can make its certificate requests');
+  assertDataPlaneOnly(loaded);
 });

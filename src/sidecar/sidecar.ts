@@ -12,7 +12,7 @@ import { validateConfig } from '../model/load.ts';
 import { ProxyConfig } from '../model/schema.ts';
 import { ProxyServer } from '../proxy/proxy-server.ts';
 import type { WorkloadRegistration } from '../control/protocol.ts';
-import { INBOUND_APP_CLUSTER } from '../control/snapshot/index.ts';
+import { INBOUND_APP_CLUSTER } from '../control/snapshot/names.ts';
 import { ControlClient } from './control-client.ts';
 import { ReadinessProbe, type ProbeSpec } from './probe.ts';
 import { StatsReporter } from './stats-reporter.ts';

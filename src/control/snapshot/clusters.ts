@@ -4,10 +4,11 @@ import type { MeshService, ServiceId } from '../../resources/catalog.ts';
 import { serviceKey } from '../../resources/catalog.ts';
 import { SUBSET_OF_LABEL } from '../../resources/kinds.ts';
 import type { TrafficPolicyResource, WorkloadProtocol, WorkloadResource } from '../../resources/kinds.ts';
+import { INBOUND_APP_CLUSTER } from './names.ts';
+
+export { INBOUND_APP_CLUSTER };
 
 // Names use ":" as separator: the model's names allow letters, digits and . _ : / - only (no "|").
-export const INBOUND_APP_CLUSTER = 'inbound:app';
-
 export function outboundClusterName(id: ServiceId): string {
   return `outbound:${serviceKey(id)}`;
 }
