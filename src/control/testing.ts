@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { ProxyConfig } from '../model/schema.ts';
 import { openStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 import { API_TOKEN_FILES } from './api-auth.ts';
@@ -245,6 +246,11 @@ export function registration(
 }
 
 export type SnapshotMessage = Extract<ServerMessage, { type: 'snapshot' }>;
+
+/** A cluster of a pushed snapshot, by name. */
+export function clusterOf(snap: SnapshotMessage, name: string): ProxyConfig['clusters'][number] | undefined {
+  return ProxyConfig.parse(snap.config).clusters.find((c) => c.name === name);
+}
 
 /** A push-stream client speaking the protocol by hand, recording every server message. */
 export class StreamClient {
