@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { openTestCa } from '../identity/testing.ts';
 import { ProxyStats } from '../metrics/proxy-stats.ts';
 import { ProxyConfig, type ProxyConfigInput } from '../model/schema.ts';
-import { TransportRegistry } from '../proxy/cluster.ts';
+import { TransportRegistry } from '../proxy/transports.ts';
 import { compileConfig } from '../proxy/compiled-config.ts';
 import { ProxyServer } from '../proxy/proxy-server.ts';
 import {

@@ -3,7 +3,8 @@
 import type { ProxyStats, RequestStats } from '../metrics/proxy-stats.ts';
 import type { ProxyConfig } from '../model/schema.ts';
 import { compileRouteTable, type Router } from '../route/index.ts';
-import { ClusterRuntime, type TransportRegistry } from './cluster.ts';
+import { ClusterRuntime } from './cluster.ts';
+import type { TransportRegistry } from './transports.ts';
 import { RouteCounters, type StackEnv } from './forward.ts';
 import { inboundStack } from './inbound.ts';
 import type { ListenerConfigView } from './listener.ts';

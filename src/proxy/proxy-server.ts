@@ -3,7 +3,7 @@
 import { closeAccessLog, flushAccessLogs } from '../accesslog/sink.ts';
 import type { ProxyStats } from '../metrics/proxy-stats.ts';
 import type { Listener, ProxyConfig } from '../model/schema.ts';
-import { TransportRegistry } from './cluster.ts';
+import { TransportRegistry } from './transports.ts';
 import { compileConfig, type CompiledConfig } from './compiled-config.ts';
 import { ListenerRuntime } from './listener.ts';
 import { TapHub } from '../tap/hub.ts';

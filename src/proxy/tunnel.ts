@@ -1,6 +1,7 @@
 // CONNECT and Upgrade (WebSocket): after the HTTP handshake the connection carries opaque bytes.
 // The request is routed like any other, then the client socket is spliced to the endpoint.
-import type { ClusterRuntime, TcpConnector } from './cluster.ts';
+import type { ClusterRuntime } from './cluster.ts';
+import type { TcpConnector } from './transports.ts';
 import type { LbEndpoint } from '../balance/index.ts';
 import net from 'node:net';
 import type { ProxyError } from '../errors.ts';
