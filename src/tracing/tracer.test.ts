@@ -64,7 +64,7 @@ test('the OpenTelemetry SDK is loaded only once a config turns tracing on', () =
     const { compileConfig } = await import(${JSON.stringify(compiled)});
     const { ProxyConfig } = await import(${JSON.stringify(schema)});
     const { ProxyStats } = await import(${JSON.stringify(fileURLToPath(new URL('../metrics/proxy-stats.ts', import.meta.url)))});
-    const { TransportRegistry } = await import(${JSON.stringify(fileURLToPath(new URL('../proxy/cluster.ts', import.meta.url)))});
+    const { TransportRegistry } = await import(${JSON.stringify(fileURLToPath(new URL('../proxy/transports.ts', import.meta.url)))});
     const cache = createRequire(import.meta.url).cache;
     const sdkLoaded = () => Object.keys(cache).some((k) => k.includes('sdk-trace'));
     const stats = new ProxyStats(new Registry(), { defaultMetrics: false });
