@@ -49,26 +49,43 @@ export function row(m: Measured | undefined, direct: Measured | undefined, isDir
   };
 }
 
-/** The table printed and pasted into bench/README.md; ⚠ marks an error, ~ a warning. */
+/**
+ * The table printed and pasted into bench/README.md; ⚠ marks an error, ~ a warning. `satCpu` is
+ * each target's proxy CPU µs per request at saturation (raw in latest.json): on a shared machine
+ * req/s moves ±30 % between runs, CPU per request much less, so both ratios to nginx are printed.
+ */
 export function markdownTable(
   rows: Record<string, TargetRow>,
   errors: Record<string, string>,
   warnings: Record<string, string>,
+  satCpu: Record<string, number | null> = {},
 ): string {
   const cell = (v: number | null): string => (v === null ? '—' : String(v));
   const lines = [
-    '| target | req/s | p50 ms | p99 ms | p99.9 ms | +p50 ms @1k | +p99 ms @1k | +p99 ms @5k | CPU s/1k req | RSS MB |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| target | req/s | p50 ms | p99 ms | p99.9 ms | +p50 ms @1k | +p99 ms @1k | +p99 ms @5k | CPU s/1k req | RSS MB | CPU µs/req sat. |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const [name, r] of Object.entries(rows)) {
     const cells = [r.rps, r.p50_ms, r.p99_ms, r.p999_ms, r.added_p50_ms_at_1k, r.added_p99_ms_at_1k];
-    cells.push(r.added_p99_ms_at_5k, r.cpu_s_per_1k, r.rss_mb);
+    cells.push(r.added_p99_ms_at_5k, r.cpu_s_per_1k, r.rss_mb, satCpu[name] ?? null);
     const mark = errors[name] ? ' ⚠' : warnings[name] ? ' ~' : '';
     lines.push(`| ${name}${mark} | ${cells.map(cell).join(' | ')} |`);
   }
+  const versus = versusNginx(rows, satCpu);
+  if (versus !== '') lines.push('', versus);
   for (const [name, e] of Object.entries(errors)) lines.push('', `⚠ ${name}: ${e}`);
   for (const [name, w] of Object.entries(warnings)) lines.push('', `~ ${name}: ${w}`);
   return lines.join('\n');
+}
+
+/** "trellis vs nginx: 0.64× the req/s, 2.02× the CPU per request", when both were measured. */
+export function versusNginx(rows: Record<string, TargetRow>, satCpu: Record<string, number | null>): string {
+  const [t, n] = [rows['trellis'], rows['nginx']];
+  const parts: string[] = [];
+  if (t?.rps && n?.rps) parts.push(`${(t.rps / n.rps).toFixed(2)}× the req/s`);
+  const [tc, nc] = [satCpu['trellis'], satCpu['nginx']];
+  if (tc && nc) parts.push(`${(tc / nc).toFixed(2)}× the CPU per request at saturation`);
+  return parts.length === 0 ? '' : `trellis vs nginx in this run: ${parts.join(', ')}`;
 }
 
 /** First line of a shell command's output (stdout and stderr), '' when it fails. */

@@ -182,15 +182,19 @@ async function proxyScenario(opts: { quick: boolean; only?: string[]; out: strin
   const rows: Record<string, TargetRow> = {};
   for (const t of targets) rows[t.name] = row(measured.get(t.name), direct, t.name === 'direct');
   const raw: Record<string, unknown> = {};
+  const satCpuByTarget: Record<string, number | null> = {};
   for (const [name, m] of measured) {
     const satCpu = m.satCpuUsPerReq === undefined ? null : Number(m.satCpuUsPerReq.toFixed(2));
+    satCpuByTarget[name] = satCpu === null ? null : Number(satCpu.toFixed(1));
     raw[name] = { wrk: m.wrk, at_1k: m.at1k, at_5k: m.at5k, sat_cpu_us_per_req: satCpu };
   }
   const meta = { ...machineInfo(), quick: opts.quick, durations_s: d, placement: PLACEMENT, loadavg_start };
   const result = { targets: rows, meta: { ...meta, loadavg_end: loadavg() }, errors, warnings, raw };
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`\n${markdownTable(rows, errors, warnings)}\n\nwritten to ${opts.out}\n`);
+  process.stdout.write(
+    `\n${markdownTable(rows, errors, warnings, satCpuByTarget)}\n\nwritten to ${opts.out}\n`,
+  );
 }
 
 const SCENARIOS: Record<string, typeof proxyScenario> = {

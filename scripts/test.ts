@@ -31,7 +31,11 @@ if (!existsSync(`${root}native/original-dst/build/Release/original_dst.node`))
 step('build', 'npx', ['tsc', '-p', 'tsconfig.build.json'], [0, 2]);
 // The control plane serves the dashboard from dist/dashboard/; its end-to-end tests drive Chromium on it.
 step('build (dashboard)', 'npm', ['run', 'build:dashboard']);
-const files = only.length > 0 ? only : ['src/**/*.test.ts', 'test/**/*.test.ts', 'web/**/*.test.ts'];
+// bench/ has tests of its own harness (output parsers, load generator, report, mTLS targets).
+const files =
+  only.length > 0
+    ? only
+    : ['src/**/*.test.ts', 'test/**/*.test.ts', 'web/**/*.test.ts', 'bench/**/*.test.ts'];
 step('tests', process.execPath, [
   '--test',
   '--test-concurrency=2',
