@@ -2,7 +2,8 @@
 # Installs the Debian packages that tests and benchmarks use. Idempotent: does nothing when all are present.
 # Usage: scripts/system-deps.sh [test|bench]
 set -euo pipefail
-want=(curl nghttp2-client etcd-server prometheus iptables tcpdump chromium)
+# util-linux: taskset, which bench/proc.ts pins processes with (bench/proc.test.ts runs in npm test).
+want=(curl nghttp2-client etcd-server prometheus iptables tcpdump chromium util-linux)
 if [[ "${1:-test}" == "bench" ]]; then want+=(wrk nginx-light haproxy); fi
 missing=()
 for p in "${want[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done

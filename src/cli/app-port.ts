@@ -2,7 +2,9 @@
 // ephemeral range: every sidecar binds its listeners to port 0, and a port the kernel hands out
 // can never be one chosen here. A port probed free and closed again inside that range could be
 // handed to a sidecar starting beside this one before the app binds it, and the control plane
-// would then refuse one of the two workloads (TRELLIS_ADDRESS_IN_USE).
+// would then refuse one of the two workloads (TRELLIS_ADDRESS_IN_USE). Two `trellis run`s can
+// still draw the same port in the same instant (about 1 in 12,000 per pair started together); the
+// refusal then names the port, and `--port` sets it by hand.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 

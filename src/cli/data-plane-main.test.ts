@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { freePort, stopChild } from '../../test/support/child-process.ts';
 
@@ -61,10 +61,11 @@ async function loadedBy(
     child.once('exit', (code) =>
       reject(new Error(`trellis ${args[0]} exited (${code}) before "${readyLine}"`)),
     );
+    child.once('error', reject);
   });
   await stopChild(child);
   const loaded = Loaded.parse(JSON.parse(await readFile(loadedFile, 'utf8')));
-  const root = `file://${ROOT}`;
+  const root = pathToFileURL(ROOT).href;
   return {
     own: loaded.urls
       .filter((u) => u.startsWith(root) && !u.includes('/node_modules/'))
@@ -105,6 +106,8 @@ function assertDataPlaneOnly(loaded: LoadedModules): void {
   // Libraries a config without JWT rules or regular expressions does not need, and the CA's.
   for (const lazy of ['jose', 're2js', '@opentelemetry/semantic-conventions', '@peculiar/x509'])
     assert.ok(!loaded.packages.has(lazy), `${lazy} is not loaded`);
+  // Node names its own modules "NativeModule <id>": the check below means something only if so.
+  assert.ok(loaded.builtins.includes('NativeModule net'), 'process.moduleLoadList names modules as expected');
   assert.ok(
     !loaded.builtins.includes('NativeModule internal/deps/undici/undici'),
     "Node's bundled undici is not loaded",

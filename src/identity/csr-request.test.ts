@@ -65,3 +65,9 @@ test('openssl reads and verifies the request', async (t) => {
   assert.match(text, /X509v3 Subject Alternative Name: critical/);
   assert.match(text, /ecdsa-with-SHA256/);
 });
+
+test('an ID that is not printable ASCII is refused, not mangled into the request', async () => {
+  const { keys } = await generateWorkloadKey();
+  for (const id of ['spiffe://cluster.local/ns/default/sa/revięws', 'spiffe://x/sa/a b', ''])
+    await assert.rejects(createCsr(keys, id), RangeError, JSON.stringify(id));
+});

@@ -44,6 +44,9 @@ const CRITICAL = Buffer.from('0101ff', 'hex'); // BOOLEAN TRUE
 
 /** A PEM CSR for `spiffeId` (its only URI SAN), signed with the workload key. */
 export async function createCsr(keys: webcrypto.CryptoKeyPair, spiffeId: string): Promise<string> {
+  // An IA5String holds ASCII only; SPIFFE IDs are printable ASCII (spiffe.ts refuses the rest).
+  if (!/^[\x21-\x7e]+$/.test(spiffeId))
+    throw new RangeError(`not a printable ASCII URI: ${JSON.stringify(spiffeId)}`);
   const spki = Buffer.from(await crypto.subtle.exportKey('spki', keys.publicKey));
   // With an empty subject the SAN extension is critical (RFC 5280 4.2.1.6).
   const uri = der(0x86, Buffer.from(spiffeId, 'ascii')); // [6] IMPLICIT IA5String

@@ -1,11 +1,11 @@
 // Patterns of other meshes are RE2 (Envoy's safe_regex), as the proxy's matchers are: checked
 // when applied, so a bad one is refused with its position instead of making proxies refuse config.
-import { RE2JS } from 're2js';
 import { z } from 'zod';
+import { re2 } from '../../route/re2.ts';
 
 export const Re2Pattern = z.string().superRefine((pattern, ctx) => {
   try {
-    RE2JS.compile(pattern);
+    re2().compile(pattern);
   } catch (err) {
     ctx.addIssue({
       code: 'custom',
