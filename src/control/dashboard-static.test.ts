@@ -71,7 +71,10 @@ test('compresses large files for clients that accept gzip', async (t) => {
 
 test('nothing outside the build is reachable, and only GET and HEAD are answered', async (t) => {
   const dir = await builtDir(t);
-  await writeFile(path.join(path.dirname(dir), `${path.basename(dir)}-secret`), 'token');
+  // A file beside the build, not in it: what a path that climbs out would reach.
+  const secretFile = path.join(path.dirname(dir), `${path.basename(dir)}-secret`);
+  await writeFile(secretFile, 'token');
+  t.after(() => rm(secretFile, { force: true }));
   const url = await serve(t, dir);
   // Sent as written (fetch would resolve the dots before sending).
   const raw = (p: string): Promise<{ status: number; text: string }> =>
