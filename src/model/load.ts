@@ -1,21 +1,16 @@
 // Reads a proxy config (YAML or JSON) into the model. Every problem is reported with
 // file:line:column; nothing half-valid is ever returned.
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { Document, LineCounter } from 'yaml';
 import { ConfigError, type Diagnostic } from '../errors.ts';
+import { lazyModule } from '../lazy-module.ts';
 import { ProxyConfig } from './schema.ts';
 import { validateRouteTables } from '../route/router.ts';
 
 type PathSegment = string | number;
 
-const require = createRequire(import.meta.url);
-let yamlModule: typeof import('yaml') | undefined;
 /** The YAML parser, loaded for config files only: a sidecar's snapshots arrive parsed. */
-function yaml(): typeof import('yaml') {
-  yamlModule ??= require('yaml') as typeof import('yaml');
-  return yamlModule;
-}
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 
 function formatPath(path: readonly PathSegment[]): string {
   let out = '';
