@@ -24,12 +24,18 @@ export function ephemeralLow(rangeFile = '/proc/sys/net/ipv4/ip_local_port_range
   }
 }
 
-/** True when nothing listens on 127.0.0.1:port (nor on the wildcard address, which would clash). */
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
+/**
+ * Binds 127.0.0.1:port (0: the kernel picks) and closes it again: the port bound, or the bind's
+ * error when something listens there (on the wildcard address too, which would clash).
+ */
+function bindAndRelease(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
     const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
+    s.once('error', reject);
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
+      const bound = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(bound));
+    });
   });
 }
 
@@ -39,16 +45,15 @@ export async function pickAppPort(low = ephemeralLow(), random: () => number = M
   if (high - APP_PORT_LOW >= 1000) {
     for (let i = 0; i < ATTEMPTS; i++) {
       const port = APP_PORT_LOW + Math.floor(random() * (high - APP_PORT_LOW + 1));
-      if (await isFree(port)) return port;
+      if (
+        await bindAndRelease(port).then(
+          () => true,
+          () => false,
+        )
+      )
+        return port;
     }
   }
   // A lowered ephemeral range or a crowded host: any free port, as the kernel picks it.
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+  return bindAndRelease(0);
 }
