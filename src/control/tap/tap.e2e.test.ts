@@ -3,43 +3,26 @@
 // `trellis top` — with identities, statuses and latencies; and the CLI's exit codes for an unknown
 // target, a reader token and an unreachable control plane.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { launch, startApp, viaSidecar } from '../../sidecar/testing.ts';
 import { TapLine } from '../../tap/event.ts';
 import { api, defer, startTestControlPlane, waitFor, type TestControlPlane } from '../testing.ts';
 import { openTap } from './testing.ts';
+import { runNode, type CliRun } from '../../../test/support/child-process.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/trellis.js', import.meta.url));
 const WEB_ID = 'spiffe://cluster.local/ns/default/sa/web';
 const REVIEWS_ID = 'spiffe://cluster.local/ns/default/sa/reviews';
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `trellis ARGS` from the sources, killed after `timeoutMs`. */
 // Generous: a CLI started from the TypeScript sources on a loaded 2-core CI machine takes seconds.
 function trellis(t: TestContext, args: string[], timeoutMs = 60_000): Promise<CliRun> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  return runNode([BIN, ...args], {
     env: { ...process.env, TRELLIS_ENTRY: 'src', NO_COLOR: '1', TRELLIS_TOKEN: '', TRELLIS_CONTROL: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    timeoutMs,
+    onSpawn: (child) => defer(t, () => child.kill('SIGKILL')),
   });
-  defer(t, () => child.kill('SIGKILL'));
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  return new Promise((resolve) =>
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
 }
 
 async function joinToken(cp: TestControlPlane, serviceAccount: string): Promise<string> {
