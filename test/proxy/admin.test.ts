@@ -1,6 +1,8 @@
 // The admin endpoint of the real proxy process (probes, config dump, Prometheus counters after
 // real traffic) and `--workers 2`: metrics summed over workers, no orphan after SIGTERM.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
   cluster,
@@ -87,6 +89,29 @@ describe('admin endpoint', () => {
   });
 });
 
+/**
+ * Established TCP connections on local `port`, counted per process that holds them: the socket
+ * inodes of /proc/net/tcp matched against each pid's file descriptors.
+ */
+function establishedByPid(pids: number[], port: number): Map<number, number> {
+  const inodes = new Set<string>();
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    if (parseInt(f[1]!.split(':')[1]!, 16) === port && f[3] === '01') inodes.add(f[9]!);
+  }
+  const counts = new Map<number, number>();
+  for (const pid of pids) {
+    let n = 0;
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' }));
+      if (m && inodes.has(m[1]!)) n++;
+    }
+    counts.set(pid, n);
+  }
+  return counts;
+}
+
 describe('--workers 2', () => {
   test('serves on a fixed port, sums metrics in the primary, and leaves no orphan on SIGTERM', async (t) => {
     const up = await startNamedUpstream('up');
@@ -131,6 +156,23 @@ describe('--workers 2', () => {
       (JSON.parse((await proxy.adminGet('/config_dump')).body) as { version: string }).version,
       'workers-v1',
     );
+
+    // Both workers accept: 16 kept-alive connections, held open, land on both (the kernel spreads
+    // them over the workers' SO_REUSEPORT sockets; all 16 on one worker: p = 2^-15).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    t.after(() => agent.destroy());
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => httpRequest({ port, path: `/spread/${i}`, agent })),
+    );
+    assert.ok(answers.every((r) => r.status === 200));
+    const held = establishedByPid(workerPids, port);
+    assert.equal(
+      [...held.values()].reduce((a, b) => a + b, 0),
+      16,
+      `connections per worker: ${[...held]}`,
+    );
+    for (const [pid, n] of held) assert.ok(n > 0, `worker ${pid} accepted none of 16 connections`);
+    agent.destroy();
 
     const exit = await proxy.stop();
     assert.deepEqual(exit, { code: 0, signal: null });
