@@ -57,6 +57,29 @@ const depthPtrs: number[] = [];
 const depthSizes: number[] = [];
 let depth = 0;
 
+/** Something to finish once the outermost execute() returns (e.g. a response head waiting for its body). */
+export interface AfterParse {
+  afterParse(): void;
+}
+const afterParse: AfterParse[] = [];
+
+/**
+ * Runs `task.afterParse()` when the execute() running now returns, so work started by a callback
+ * can wait for the rest of the chunk (a head for its body bytes) without a process.nextTick per
+ * request. Returns false outside any execute(): the caller must schedule it itself.
+ */
+export function deferUntilParsed(task: AfterParse): boolean {
+  if (depth === 0) return false;
+  afterParse.push(task);
+  return true;
+}
+
+function runAfterParse(): void {
+  // An index loop: a task deferred while these run is run too.
+  for (let i = 0; i < afterParse.length; i++) afterParse[i]!.afterParse();
+  afterParse.length = 0;
+}
+
 const constants = require('undici/lib/llhttp/constants.js') as { METHODS: Record<string, number> };
 const METHOD_NAMES: string[] = [];
 for (const [name, n] of Object.entries(constants.METHODS)) METHOD_NAMES[n] = name;
@@ -93,6 +116,13 @@ const instance = new wasm.Instance(loadModule(), {
 });
 const ll = instance.exports as unknown as LlhttpExports;
 
+// A view of the wasm memory, made again only when the memory grew (which detaches the old buffer).
+let heap = new Uint8Array(ll.memory.buffer);
+function wasmHeap(): Uint8Array {
+  if (heap.byteLength === 0) heap = new Uint8Array(ll.memory.buffer);
+  return heap;
+}
+
 export interface ExecuteResult {
   errno: number;
   /** For PAUSED / PAUSED_UPGRADE / errors: index in the chunk where parsing stopped. */
@@ -119,7 +149,7 @@ export class LlhttpParser {
       depthSizes[d] = Math.ceil(len / 4096) * 4096;
       ptr = depthPtrs[d] = ll.malloc(depthSizes[d]);
     }
-    new Uint8Array(ll.memory.buffer, ptr, len).set(chunk);
+    wasmHeap().set(chunk, ptr);
     const saved = current;
     const savedChunk = currentChunk;
     const savedPtr = bufPtr;
@@ -137,6 +167,7 @@ export class LlhttpParser {
       currentChunk = savedChunk;
       bufPtr = savedPtr;
       depth = d;
+      if (d === 0 && afterParse.length > 0) runAfterParse();
     }
     return this.result;
   }
@@ -176,7 +207,7 @@ export class LlhttpParser {
   errorReason(): string {
     const p = ll.llhttp_get_error_reason(this.ptr);
     if (!p) return 'parse error';
-    const mem = new Uint8Array(ll.memory.buffer);
+    const mem = wasmHeap();
     let end = p;
     while (end < mem.length && mem[end] !== 0) end++;
     return Buffer.from(mem.subarray(p, end)).toString('latin1');

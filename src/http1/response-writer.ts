@@ -2,7 +2,8 @@
 import type { Socket } from 'node:net';
 import { errorResponseHeaders, type ProxyError } from '../errors.ts';
 import type { HeaderList } from '../proxy/types.ts';
-import { chunkHeader, serializeHeaders, statusLine } from './headers.ts';
+import { chunkHeader, headLength, serializeHeaders, statusLine, writeHead } from './headers.ts';
+import { deferUntilParsed, type AfterParse } from './llhttp.ts';
 
 export const enumFraming = { LENGTH: 0, CHUNKED: 1, CLOSE: 2, NONE: 3 } as const;
 type Framing = (typeof enumFraming)[keyof typeof enumFraming];
@@ -23,15 +24,19 @@ export interface ResponseHeadOptions {
   close: boolean;
 }
 
-export class ResponseWriter {
+export class ResponseWriter implements AfterParse {
   private readonly socket: Socket;
   framing: Framing = enumFraming.NONE;
   started = false;
   /**
    * The head waits for the first body bytes (usually parsed from the same upstream read) so both
-   * leave in one write; a tick later it goes alone (the body may take its time).
+   * leave in one write. Once that read is parsed (or a tick later, when no parser runs: an HTTP/2
+   * upstream) it goes alone: the body may take its time. Kept in parts, written in place.
    */
-  private pendingHead: string | null = null;
+  private pendingHeaders: HeaderList | null = null;
+  private pendingStatusLine = '';
+  /** The lines the proxy adds (framing, connection) and the blank line. */
+  private pendingLast = '';
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -40,14 +45,14 @@ export class ResponseWriter {
   reset(): void {
     this.started = false;
     this.framing = enumFraming.NONE;
-    this.pendingHead = null;
+    this.pendingHeaders = null;
   }
 
   writeHead(status: number, headers: HeaderList, o: ResponseHeadOptions): void {
     this.started = true;
     let hasLength = false;
     for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-length') hasLength = true;
-    let head = statusLine(status) + serializeHeaders(headers);
+    let last = '';
     if (o.head || status === 204 || status === 304) {
       this.framing = enumFraming.NONE;
     } else if (hasLength) {
@@ -56,20 +61,36 @@ export class ResponseWriter {
       this.framing = enumFraming.CLOSE;
     } else {
       this.framing = enumFraming.CHUNKED;
-      head += 'transfer-encoding: chunked\r\n';
+      last = 'transfer-encoding: chunked\r\n';
     }
-    if (o.close || this.framing === enumFraming.CLOSE) head += 'connection: close\r\n';
-    else if (o.http10) head += 'connection: keep-alive\r\n';
-    this.pendingHead = head + '\r\n';
-    process.nextTick(flushPending, this);
+    if (o.close || this.framing === enumFraming.CLOSE) last += 'connection: close\r\n';
+    else if (o.http10) last += 'connection: keep-alive\r\n';
+    this.pendingStatusLine = statusLine(status);
+    this.pendingHeaders = headers;
+    this.pendingLast = last === '' ? '\r\n' : last + '\r\n';
+    if (!deferUntilParsed(this)) process.nextTick(flushPending, this);
+  }
+
+  afterParse(): void {
+    this.flushHead();
   }
 
   /** Writes the head if it is still waiting for body bytes. */
   flushHead(): void {
-    const head = this.pendingHead;
-    if (head === null) return;
-    this.pendingHead = null;
-    if (!this.socket.destroyed) this.socket.write(head, 'latin1');
+    if (this.pendingHeaders === null) return;
+    if (this.socket.destroyed) this.pendingHeaders = null;
+    else this.socket.write(this.takeHead(0, ''));
+  }
+
+  /** The pending head with `room` bytes left after it (the caller writes those), `after` behind it. */
+  private takeHead(room: number, after: string): Buffer {
+    const headers = this.pendingHeaders!;
+    this.pendingHeaders = null;
+    const first = this.pendingStatusLine;
+    const last = this.pendingLast + after;
+    const out = Buffer.allocUnsafe(headLength(first, headers, last) + room);
+    writeHead(out, 0, first, headers, last);
+    return out;
   }
 
   writeInformational(status: number, headers: HeaderList): void {
@@ -79,39 +100,45 @@ export class ResponseWriter {
   /** Returns false when the client is congested. */
   writeData(chunk: Buffer): boolean {
     if (this.framing === enumFraming.NONE || chunk.length === 0) return true;
-    const head = this.pendingHead;
-    this.pendingHead = null;
-    if (this.framing === enumFraming.CHUNKED) {
-      return this.writeFramed((head ?? '') + chunkHeader(chunk.length), chunk, '\r\n');
-    }
-    return head === null ? this.socket.write(chunk) : this.writeFramed(head, chunk, '');
+    if (this.framing === enumFraming.CHUNKED)
+      return this.writeFramed(chunkHeader(chunk.length), chunk, '\r\n');
+    return this.pendingHeaders === null ? this.socket.write(chunk) : this.writeFramed('', chunk, '');
   }
 
   writeEnd(trailers: HeaderList | null): void {
-    let tail = this.pendingHead ?? '';
-    this.pendingHead = null;
+    let tail = '';
     if (this.framing === enumFraming.CHUNKED) {
-      tail += '0\r\n' + (trailers ? serializeHeaders(trailers) : '') + '\r\n';
+      tail = '0\r\n' + (trailers ? serializeHeaders(trailers) : '') + '\r\n';
     }
-    if (tail !== '') this.socket.write(tail, 'latin1');
+    if (this.pendingHeaders !== null) this.socket.write(this.takeHead(0, tail));
+    else if (tail !== '') this.socket.write(tail, 'latin1');
   }
 
-  /** `before` + chunk + `after` (latin1 framing around body bytes) in one write. */
+  /** The pending head (if any), `before`, chunk and `after` (latin1 framing around body bytes) in one write. */
   private writeFramed(before: string, chunk: Buffer, after: string): boolean {
     const socket = this.socket;
     if (chunk.length > JOIN_LIMIT) {
       // Too large to copy: corked writes, which leave in one writev.
       socket.cork();
-      socket.write(before, 'latin1');
+      if (this.pendingHeaders !== null) socket.write(this.takeHead(0, before));
+      else if (before !== '') socket.write(before, 'latin1');
       let ok = socket.write(chunk);
       if (after !== '') ok = socket.write(after, 'latin1');
       socket.uncork();
       return ok;
     }
-    const out = Buffer.allocUnsafe(before.length + chunk.length + after.length);
-    let at = out.write(before, 0, 'latin1');
+    const room = chunk.length + after.length;
+    let out: Buffer;
+    let at: number;
+    if (this.pendingHeaders !== null) {
+      out = this.takeHead(room, before);
+      at = out.length - room;
+    } else {
+      out = Buffer.allocUnsafe(before.length + room);
+      at = out.latin1Write(before, 0);
+    }
     at += chunk.copy(out, at);
-    if (after !== '') out.write(after, at, 'latin1');
+    if (after !== '') out.latin1Write(after, at);
     return socket.write(out);
   }
 

@@ -11,7 +11,14 @@ import type {
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
-import { chunkHeader, connectionHeaderTokens, serializeHeaders, withoutHopByHop } from './headers.ts';
+import {
+  chunkHeader,
+  connectionHeaderTokens,
+  headLength,
+  serializeHeaders,
+  withoutHopByHop,
+  writeHead,
+} from './headers.ts';
 import { RawHeaderCollector } from './raw-headers.ts';
 import { Errno, LlhttpParser, ParserType, SKIP_BODY, type ParserCallbacks } from './llhttp.ts';
 
@@ -42,6 +49,7 @@ export class ExchangeTicket {
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+const REQUEST_LINE_MID = ' HTTP/1.1\r\nhost: ';
 /** Response head (and trailer) bytes accepted from an upstream: a bound on what one response can pin. */
 const MAX_RESPONSE_HEADER_BYTES = 64 * 1024;
 
@@ -126,14 +134,31 @@ export class UpstreamConnection implements ParserCallbacks, BodySink, ResponseCo
     this.requestDone = body === null;
     this.chunked = req.bodyLength < 0;
     this.paused = false;
-    let head = req.method + ' ' + req.path + ' HTTP/1.1\r\nhost: ' + req.authority + '\r\n';
-    head += serializeHeaders(req.headers);
+    let last = '\r\n';
     if (req.bodyLength > 0 || (req.bodyLength === 0 && METHODS_WITH_BODY.has(req.method))) {
-      head += 'content-length: ' + req.bodyLength + '\r\n';
+      last = 'content-length: ' + req.bodyLength + '\r\n\r\n';
     } else if (this.chunked) {
-      head += 'transfer-encoding: chunked\r\n';
+      last = 'transfer-encoding: chunked\r\n\r\n';
     }
-    this.socket.write(head + '\r\n', 'latin1');
+    // The head is written in place (no string concatenation): "METHOD path HTTP/1.1", host, headers.
+    const { method, path, authority } = req;
+    const out = Buffer.allocUnsafe(
+      method.length +
+        path.length +
+        REQUEST_LINE_MID.length +
+        authority.length +
+        3 +
+        headLength('', req.headers, last),
+    );
+    let at = out.latin1Write(method, 0);
+    out[at++] = 0x20;
+    at += out.latin1Write(path, at);
+    at += out.latin1Write(REQUEST_LINE_MID, at);
+    at += out.latin1Write(authority, at);
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+    writeHead(out, at, '', req.headers, last);
+    this.socket.write(out);
     if (body !== null) body.pipe(this);
     return ticket;
   }
