@@ -1,5 +1,6 @@
 // Routing through the real proxy process: header match, weighted split, path exact / prefix /
-// regex, and ring_hash stickiness. Every upstream answers with its own name.
+// regex, and session affinity (ring_hash on a header, maglev on a cookie, ring_hash on the source
+// address). Every upstream answers with its own name.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
@@ -50,6 +51,12 @@ before(async () => {
             ],
           },
           { name: 'sticky', domains: ['sticky'], routes: [{ backends: [{ cluster: 'sticky' }] }] },
+          {
+            name: 'sticky-cookie',
+            domains: ['sticky-cookie'],
+            routes: [{ backends: [{ cluster: 'sticky-cookie' }] }],
+          },
+          { name: 'sticky-ip', domains: ['sticky-ip'], routes: [{ backends: [{ cluster: 'sticky-ip' }] }] },
         ],
       },
     ],
@@ -57,6 +64,12 @@ before(async () => {
       ...['v1', 'v2', 'exact', 'prefix', 'regex'].map((n) => cluster(n, [port(n)])),
       cluster('sticky', [port('s1'), port('s2'), port('s3')], {
         lb: { policy: 'ring_hash', hash: { header: 'x-user' } },
+      }),
+      cluster('sticky-cookie', [port('s1'), port('s2'), port('s3')], {
+        lb: { policy: 'maglev', hash: { cookie: 'session' } },
+      }),
+      cluster('sticky-ip', [port('s1'), port('s2'), port('s3')], {
+        lb: { policy: 'ring_hash', hash: { sourceIp: true } },
       }),
     ],
   });
@@ -68,11 +81,18 @@ after(async () => {
   for (const u of ups.values()) await u.close();
 });
 
-/** The name of the upstream that answered. */
-function hit(host: string, path = '/', headers: Record<string, string> = {}): Promise<string> {
+/** The name of the upstream that answered; `from` is the client's source address (127.0.0.0/8). */
+function hit(host: string, path = '/', headers: Record<string, string> = {}, from?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = http.get(
-      { host: '127.0.0.1', port: proxy.ports.main, path, agent, headers: { host, ...headers } },
+      {
+        host: '127.0.0.1',
+        port: proxy.ports.main,
+        path,
+        // A source address of its own needs connections of its own.
+        ...(from === undefined ? { agent } : { agent: false, localAddress: from }),
+        headers: { host, ...headers },
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -125,10 +145,40 @@ test('path routes: exact, regex, prefix, and no match', async () => {
 
 test('ring_hash on x-user keeps each user on one endpoint', async () => {
   const seen = new Set<string>();
-  for (const user of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']) {
-    const counts = await tally(50, () => hit('sticky', '/s', { 'x-user': user }));
+  // Twelve users over three endpoints whose ports (and so ring) change every run: p(all on one) = 3^-11.
+  for (let k = 0; k < 12; k++) {
+    const user = `user-${k}`;
+    const counts = await tally(25, () => hit('sticky', '/s', { 'x-user': user }));
     assert.equal(counts.size, 1, `${user} was spread over ${[...counts.keys()].join(', ')}`);
     seen.add([...counts.keys()][0]!);
   }
-  assert.ok(seen.size >= 2, 'six users all hashed to one endpoint');
+  assert.ok(seen.size >= 2, 'twelve users all hashed to one endpoint');
+});
+
+test('maglev on the session cookie keeps each session on one endpoint, whatever the other cookies', async () => {
+  const seen = new Set<string>();
+  for (let k = 0; k < 12; k++) {
+    const session = `s-${k}`;
+    let i = 0;
+    const counts = await tally(20, () =>
+      // Other cookies change per request and the session cookie moves between first and last.
+      hit('sticky-cookie', '/c', {
+        cookie: i++ % 2 ? `session=${session}; n=${i}` : `theme=dark; n=${i}; session=${session}`,
+      }),
+    );
+    assert.equal(counts.size, 1, `${session} was spread over ${[...counts.keys()].join(', ')}`);
+    seen.add([...counts.keys()][0]!);
+  }
+  assert.ok(seen.size >= 2, 'twelve sessions all hashed to one endpoint');
+});
+
+test('ring_hash on the source address keeps each client address on one endpoint', async () => {
+  const seen = new Set<string>();
+  for (let k = 1; k <= 12; k++) {
+    const from = `127.0.0.${k}`;
+    const counts = await tally(10, () => hit('sticky-ip', '/ip', {}, from));
+    assert.equal(counts.size, 1, `${from} was spread over ${[...counts.keys()].join(', ')}`);
+    seen.add([...counts.keys()][0]!);
+  }
+  assert.ok(seen.size >= 2, 'twelve client addresses all hashed to one endpoint');
 });
