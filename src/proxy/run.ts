@@ -98,10 +98,13 @@ async function serve(
   return { proxy, registry };
 }
 
-async function apply(proxy: ProxyServer, next: ProxyConfig): Promise<void> {
+/** What made the proxy read its config again: the file changed, SIGHUP, or (a worker) the primary. */
+type ReloadTrigger = 'file' | 'SIGHUP' | 'primary';
+
+async function apply(proxy: ProxyServer, next: ProxyConfig, trigger: ReloadTrigger): Promise<void> {
   try {
     await proxy.reload(next);
-    log.info({ version: next.version }, 'config reloaded');
+    log.info({ version: next.version, trigger }, 'config reloaded');
   } catch (err) {
     log.error({ err }, 'config could not be applied, keeping the one in force');
   }
@@ -111,9 +114,9 @@ export async function runProxy(opts: RunOptions): Promise<void> {
   if (opts.workers > 1) return runPrimary(opts);
   const hooks: StopHooks = {};
   const { proxy, registry } = await serve(opts.config, hooks);
-  const reload = async (): Promise<void> => {
+  const reload = async (trigger: ReloadTrigger): Promise<void> => {
     const next = await tryLoad(opts.configFile);
-    if (next !== undefined) await apply(proxy, next);
+    if (next !== undefined) await apply(proxy, next, trigger);
   };
   const a = opts.config.admin;
   const admin = await startAdminServer(a.address, a.port, {
@@ -124,8 +127,8 @@ export async function runProxy(opts: RunOptions): Promise<void> {
   });
   log.info({ admin: `${a.address}:${a.port}` }, 'admin listening');
   hooks.afterDrain = () => admin.close();
-  hooks.beforeDrain = watchFile(opts.configFile, () => void reload());
-  process.on('SIGHUP', () => void reload());
+  hooks.beforeDrain = watchFile(opts.configFile, () => void reload('file'));
+  process.on('SIGHUP', () => void reload('SIGHUP'));
 }
 
 /**
@@ -144,7 +147,7 @@ export async function runWorker(): Promise<void> {
   });
   const { proxy } = await serve(ProxyConfig.parse(first.config), {});
   process.on('message', (msg: unknown) => {
-    if (isConfigMessage(msg)) void apply(proxy, ProxyConfig.parse(msg.config));
+    if (isConfigMessage(msg)) void apply(proxy, ProxyConfig.parse(msg.config), 'primary');
   });
 }
 
@@ -164,10 +167,11 @@ async function runPrimary(opts: RunOptions): Promise<void> {
     });
   };
   for (let i = 0; i < opts.workers; i++) spawn();
-  const reload = async (): Promise<void> => {
+  const reload = async (trigger: ReloadTrigger): Promise<void> => {
     const next = await tryLoad(opts.configFile);
     if (next === undefined) return;
     config = next;
+    log.info({ version: next.version, trigger, workers: opts.workers }, 'config sent to the workers');
     for (const w of Object.values(cluster.workers ?? {})) w?.send(message());
   };
   const a = config.admin;
@@ -178,8 +182,8 @@ async function runPrimary(opts: RunOptions): Promise<void> {
     metricsContentType: metrics.contentType,
   });
   log.info({ workers: opts.workers, admin: `${a.address}:${a.port}` }, 'primary started');
-  const stopWatching = watchFile(opts.configFile, () => void reload());
-  process.on('SIGHUP', () => void reload());
+  const stopWatching = watchFile(opts.configFile, () => void reload('file'));
+  process.on('SIGHUP', () => void reload('SIGHUP'));
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
