@@ -39,6 +39,40 @@ export function unrecordedSpanId(traceId: string): string {
   return low === ZERO_SPAN_ID ? newSpanId() : low;
 }
 
+// `00-<trace id>-<span id>-00`, built in place: one string per unsampled request, not the six a
+// template literal of two hex strings makes before it is flattened.
+const UNSAMPLED = Buffer.from(`00-${ZERO_TRACE_ID}-${ZERO_SPAN_ID}-00`, 'latin1');
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/** Writes `bytes` pool bytes from `from` as hex at `at`; returns their OR (0: all zero). */
+function writeHex(out: Buffer, at: number, from: number, bytes: number): number {
+  let bits = 0;
+  for (let i = 0; i < bytes; i++) {
+    const b = pool[from + i]!;
+    bits |= b;
+    out[at++] = HEX_DIGITS[b >> 4]!;
+    out[at++] = HEX_DIGITS[b & 15]!;
+  }
+  return bits;
+}
+
+/**
+ * The traceparent of a request that starts a trace this hop does not record: a new trace id, its
+ * low half as the span id (as unrecordedSpanId), decision 00. Neither id is ever all zero.
+ */
+export function unsampledTraceparent(): string {
+  if (offset + 16 > pool.length) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  writeHex(UNSAMPLED, 3, offset, 8);
+  const low = writeHex(UNSAMPLED, 19, offset + 8, 8);
+  offset += 16;
+  if (low === 0) UNSAMPLED[34] = 0x31; // "…0001": neither id may be all zero
+  UNSAMPLED.copyWithin(36, 19, 35);
+  return UNSAMPLED.latin1Slice(0, UNSAMPLED.length);
+}
+
 /** Value of each lower-case hex digit by char code; -1 for every other character. */
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;

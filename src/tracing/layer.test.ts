@@ -116,6 +116,31 @@ test('0 %: no span; a new trace id still goes upstream, marked not sampled', () 
   assert.notEqual(tp?.traceId, parseTraceparent(traceparentOf(h.upstream[1]!))?.traceId);
 });
 
+test('0 %, no trace header: the request goes on as itself, its own list gains one traceparent', () => {
+  const h = harness('outbound', 0);
+  const req = request(['accept', '*/*']);
+  const headers = req.headers;
+  h.run(req);
+  assert.equal(h.upstream[0], req, 'no request copy');
+  assert.equal(h.upstream[0]!.headers, headers, 'no header list copy');
+  assert.deepEqual(headers.slice(0, 4), ['user-agent', 'curl/8', 'accept', '*/*']);
+  assert.equal(headers.length, 6);
+  const tp = parseTraceparent(traceparentOf(req));
+  assert.equal(tp?.sampled, false);
+  // The span id of an unrecorded root is the trace id's low half (valid, and nothing to draw).
+  assert.equal(tp?.spanId, tp?.traceId.slice(16));
+});
+
+test('0 %, trace headers to rewrite: the request upstream is a copy, the one that came is untouched', () => {
+  const h = harness('outbound', 0);
+  const req = request(['b3', `${TRACE}-${SPAN}`, 'tracestate', 'x=1']);
+  const before = [...req.headers];
+  h.run(req);
+  assert.notEqual(h.upstream[0], req);
+  assert.deepEqual(req.headers, before);
+  assert.equal(parseTraceparent(traceparentOf(h.upstream[0]!))?.traceId, TRACE);
+});
+
 test('100 %: a root span per request, whose id is the parent sent upstream', () => {
   const h = harness('outbound', 100);
   for (let i = 0; i < 20; i++) h.run(request());

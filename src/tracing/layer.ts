@@ -2,8 +2,10 @@
 // of a hop (SpanKind SERVER, parent: the caller's span), outbound ones the client side (CLIENT,
 // parent: the app's span when the app passed the context on, else the root of a new trace).
 //
-// Unsampled requests, the common case at a 1 % rate, cost a scan of the header names and, only
-// when the headers must change, one header list and one request copy: no span, no SDK object.
+// Unsampled requests, the common case at a 1 % rate, cost a scan of the header names; one that
+// came without any trace header gets its traceparent appended to its own header list (this layer
+// is the first to see the request, whose list was made for it), and only one whose trace headers
+// must be rewritten costs a new header list and a request copy: no span, no SDK object.
 // A valid traceparent that came alone goes on untouched. Sampled requests get a span id of their
 // own, sent upstream as the parent of the next hop, and a span recorded when the exchange ends:
 // at the response's end, at an error (status ERROR with the proxy's error code), or when the
@@ -19,7 +21,12 @@ import type {
   ResponseHandler,
 } from '../proxy/types.ts';
 import { newSpanId, newTraceId } from './ids.ts';
-import { extractContext, injectContext, unsampledHeaders } from './propagation.ts';
+import {
+  appendUnsampledTraceparent,
+  extractContext,
+  injectContext,
+  unsampledHeaders,
+} from './propagation.ts';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
@@ -175,6 +182,10 @@ export function tracingLayer(env: Pick<StackEnv, 'tracer' | 'direction' | 'liste
   return (next) => (req, body, handler) => {
     const incoming = extractContext(req.headers);
     if (!(incoming.sampled ?? tracer.sample())) {
+      if (incoming.present === 0) {
+        appendUnsampledTraceparent(req.headers);
+        return next(req, body, handler);
+      }
       const headers = unsampledHeaders(req.headers, incoming);
       return next(headers === req.headers ? req : { ...req, headers }, body, handler);
     }

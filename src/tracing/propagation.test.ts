@@ -2,7 +2,7 @@
 // tracestate kept only beside a valid traceparent, and the sampling decisions of each format.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newSpanId, newTraceId } from './ids.ts';
+import { newSpanId, newTraceId, unsampledTraceparent } from './ids.ts';
 import {
   extractContext,
   FORMAT_B3_MULTI,
@@ -249,6 +249,20 @@ test('unsampled: no context (or a malformed one) starts a trace: new ids, decisi
     assert.notEqual(parseTraceparent(tp!), undefined);
     assert.deepEqual(header(out, 'tracestate'), []); // never passed on without its traceparent
   }
+});
+
+test("unsampledTraceparent: valid, not sampled, span id = the trace id's low half, new every time", () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const v = unsampledTraceparent();
+    assert.match(v, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    const tp = parseTraceparent(v);
+    assert.ok(tp !== undefined, v);
+    assert.equal(tp.sampled, false);
+    assert.equal(tp.spanId, tp.traceId.slice(16));
+    seen.add(tp.traceId);
+  }
+  assert.equal(seen.size, 2000);
 });
 
 test('ids: random, lower-case hex, the right lengths, never zero', () => {

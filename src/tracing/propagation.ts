@@ -13,7 +13,7 @@
 //   propagator does; sampling state 1 / 0 / d (debug, implies sampled), absent = deferred to us;
 //   `b3: 0` (a decision without ids) is honoured with ids of our own.
 import type { HeaderList } from '../proxy/types.ts';
-import { hexByte, isHexIdAt, newTraceId, unrecordedSpanId } from './ids.ts';
+import { hexByte, isHexIdAt, newTraceId, unrecordedSpanId, unsampledTraceparent } from './ids.ts';
 
 export const FORMAT_W3C = 1;
 export const FORMAT_B3_SINGLE = 2;
@@ -230,6 +230,16 @@ export function injectContext(headers: HeaderList, present: number, ctx: Outgoin
     else out.push('x-b3-sampled', state);
   }
   return out;
+}
+
+/**
+ * A request that came with no trace header at all and is not recorded: its traceparent (new ids,
+ * decision 00) appended to `headers` in place. The caller must own the list (the first layer of a
+ * listener does: the list was made for this request) and no header is taken out, so nothing is
+ * copied: the common case at a low sampling rate costs one string.
+ */
+export function appendUnsampledTraceparent(headers: HeaderList): void {
+  headers.push('traceparent', unsampledTraceparent());
 }
 
 /**
