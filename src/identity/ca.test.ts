@@ -3,6 +3,7 @@ import type { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { CA_STORE_KEY, CertificateAuthority } from './ca.ts';
 import { createCsr, generateWorkloadKey } from './csr.ts';
+import { chainProblem } from './pem.ts';
 import { uriSans } from './spiffe.ts';
 import { certs, issueWorkload, mtlsExchange, openTestCa, rejectsWith, tempStore } from './testing.ts';
 
@@ -62,6 +63,23 @@ test('sign issues a SPIFFE leaf for the identity the control plane names', async
   const short = await ca.sign(await createCsr(keys, A), { spiffeId: A, ttlMs: 1000 });
   const lifeAfterNow = short.notAfter.getTime() - Date.now();
   assert.ok(lifeAfterNow > 50_000 && lifeAfterNow <= 60_000, 'TTLs under a minute are raised to one');
+});
+
+test('a CA with a clock of its own dates its root by it: a fresh leaf chains at its own notBefore', async (t) => {
+  // The root was dated by the host's clock and leaves by the CA's: with the CA's clock behind (as a
+  // test's mocked clock, or any injected one), a leaf's notBefore fell before its root's and the
+  // workload refused the certificate as "not signed by any trusted root valid now".
+  const now = Date.now() - 10_000;
+  const ca = await openTestCa(t, { now: () => now });
+  const root = certs(ca.trustBundlePem())[0]!;
+  const { certChainPem } = await issueWorkload(ca, A);
+  const leaf = certs(certChainPem)[0]!;
+  assert.ok(
+    root.validFromDate <= leaf.validFromDate,
+    `root from ${root.validFrom}, leaf from ${leaf.validFrom}`,
+  );
+  assert.equal(chainProblem(certs(certChainPem), [root], leaf.validFromDate), undefined);
+  assert.equal(root.validFromDate.getTime(), Math.floor((now - 60_000) / 1000) * 1000);
 });
 
 test('sign refuses a CSR for another identity, a forged CSR, and identities outside the trust domain', async (t) => {

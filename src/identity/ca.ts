@@ -175,7 +175,11 @@ export class CertificateAuthority {
    */
   async rotateRoot(): Promise<void> {
     const record = this.selfManagedRecord('rotate the root');
-    const root = await createRoot(this.trustDomain, this.opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS);
+    const root = await createRoot(
+      this.trustDomain,
+      this.opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS,
+      clock(this.opts),
+    );
     await this.write(
       {
         ...record,
@@ -259,7 +263,7 @@ async function load(
       const state = await loadSigningState(recordMaterial(parsed.data), STORE_SOURCES, new Date(clock(opts)));
       return { state, record: parsed.data, revision: entry.revision };
     }
-    const root = await createRoot(opts.trustDomain, opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS);
+    const root = await createRoot(opts.trustDomain, opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS, clock(opts));
     const record: CaRecord = {
       certPem: root.certPem,
       keyPem: root.keyPem,
