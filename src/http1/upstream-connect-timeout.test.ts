@@ -6,25 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { eventually } from '../../test/proxy/harness.ts';
 import { makeCert } from '../../test/support/tls.ts';
 import { Http1Upstream } from './upstream-pool.ts';
 import type { ProxyError } from '../errors.ts';
-import type { ProxyRequest } from '../proxy/types.ts';
+import { testRequest } from '../proxy/testing.ts';
 
-const request: ProxyRequest = {
-  method: 'GET',
-  scheme: 'http',
-  authority: 'up',
-  path: '/',
-  headers: [],
-  protocol: 'http1',
-  grpc: false,
-  bodyLength: 0,
-  expectContinue: false,
-  source: { address: '127.0.0.1', port: 1 },
-  listener: 'test',
-  startTime: performance.now(),
-};
+const request = testRequest({ authority: 'up' });
 
 test(
   'a TLS upstream that never handshakes: TRELLIS_UPSTREAM_CONNECT_TIMEOUT, socket closed',
@@ -74,20 +62,8 @@ test(
     assert.match(err.message, /127\.0\.0\.1:\d+/);
     assert.ok(waited >= 140, `gave up after ${waited.toFixed(0)} ms, before the 150 ms timeout`);
     assert.equal(accepted.length, 1, 'one connection attempt, not a retry loop');
-    await waitUntil(() => closed[0] === true);
+    await eventually(() => closed[0] === true, 2000, 10);
     assert.equal(pool.openConnections, 0);
     assert.equal(open, 0, 'the connection gauge is back to zero');
   },
 );
-
-function waitUntil(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > end) reject(new Error('condition not met in time'));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}

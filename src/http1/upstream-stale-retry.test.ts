@@ -6,34 +6,11 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Http1Upstream } from './upstream-pool.ts';
 import type { ProxyError } from '../errors.ts';
+import { testRequest } from '../proxy/testing.ts';
 import type { ProxyRequest, ResponseHandler } from '../proxy/types.ts';
+import { eventually } from '../../test/proxy/harness.ts';
 
-const request = (path: string): ProxyRequest => ({
-  method: 'GET',
-  scheme: 'http',
-  authority: 'up',
-  path,
-  headers: [],
-  protocol: 'http1',
-  grpc: false,
-  bodyLength: 0,
-  expectContinue: false,
-  source: { address: '127.0.0.1', port: 1 },
-  listener: 'test',
-  startTime: performance.now(),
-});
-
-function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > end) reject(new Error('condition not met in time'));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+const request = (path: string): ProxyRequest => testRequest({ authority: 'up', path });
 
 test('a stale keep-alive socket is retried on a new connection, and cancel reaches the retry', async (t) => {
   const conns: { requests: number; closed: boolean }[] = [];
@@ -69,7 +46,7 @@ test('a stale keep-alive socket is retried on a new connection, and cancel reach
     });
   });
   assert.equal(done, 200);
-  await until(() => pool.idleConnections === 1);
+  await eventually(() => pool.idleConnections === 1);
 
   const events: string[] = [];
   const handler: ResponseHandler = {
@@ -79,9 +56,9 @@ test('a stale keep-alive socket is retried on a new connection, and cancel reach
     onResponseError: (e: ProxyError) => events.push(e.code),
   };
   const cancel = pool.dispatch(request('/b'), null, handler);
-  await until(() => conns.length === 2 && conns[1]!.requests === 1);
+  await eventually(() => conns.length === 2 && conns[1]!.requests === 1);
   assert.equal(conns[0]!.closed, true);
   cancel(new Error('client left'));
-  await until(() => conns[1]!.closed);
+  await eventually(() => conns[1]!.closed);
   assert.deepEqual(events, [], 'a cancelled exchange makes no further callbacks');
 });

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Http1Upstream } from './upstream-pool.ts';
-import type { BodySink, ProxyRequest, RequestBody, ResponseHandler } from '../proxy/types.ts';
+import { testRequest } from '../proxy/testing.ts';
+import type { BodySink, RequestBody, ResponseHandler } from '../proxy/types.ts';
 
 test('chunked request trailers are forwarded pairwise, hop-by-hop ones dropped', async (t) => {
   let seen: NodeJS.Dict<string> | undefined;
@@ -22,20 +23,12 @@ test('chunked request trailers are forwarded pairwise, hop-by-hop ones dropped',
     { connectTimeoutMs: 1000, maxIdle: 4, idleTimeoutMs: 1000 },
   );
   t.after(() => pool.destroy());
-  const req: ProxyRequest = {
+  const req = testRequest({
     method: 'POST',
-    scheme: 'http',
     authority: 'up',
-    path: '/',
     headers: ['trailer', 'x-checksum'],
-    protocol: 'http1',
-    grpc: false,
     bodyLength: -1,
-    expectContinue: false,
-    source: { address: '127.0.0.1', port: 1 },
-    listener: 'test',
-    startTime: performance.now(),
-  };
+  });
   const body: RequestBody = {
     pipe(sink: BodySink) {
       sink.data(Buffer.from('hello'));

@@ -1,26 +1,13 @@
 // Header translation between the HeaderList model and node:http2, and the gRPC mappings.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { testRequest } from '../proxy/testing.ts';
 import type { ProxyRequest } from '../proxy/types.ts';
 import { requestHeaders } from './client-exchange.ts';
 import { encodeGrpcMessage, grpcStatusForHttp, listToObject, objectToList, rawToList } from './headers.ts';
 
 function req(over: Partial<ProxyRequest>): ProxyRequest {
-  return {
-    method: 'GET',
-    scheme: 'http',
-    authority: 'svc:80',
-    path: '/',
-    headers: [],
-    protocol: 'http1',
-    grpc: false,
-    bodyLength: 0,
-    expectContinue: false,
-    source: { address: '127.0.0.1', port: 1 },
-    listener: 'l',
-    startTime: 0,
-    ...over,
-  };
+  return testRequest({ authority: 'svc:80', listener: 'l', startTime: 0, ...over });
 }
 
 describe('HTTP/2 header translation', () => {

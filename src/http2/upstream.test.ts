@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { testRequest } from '../proxy/testing.ts';
 import type { ResponseController } from '../proxy/types.ts';
 import { createHttp2Upstream } from './upstream.ts';
 import {
@@ -200,20 +201,7 @@ describe('HTTP/2 upstream flow control', () => {
     let controller: ResponseController | null = null;
     const done = new Promise<number>((resolve, reject) => {
       up.dispatch(
-        {
-          method: 'GET',
-          scheme: 'http',
-          authority: 'up',
-          path: '/big',
-          headers: [],
-          protocol: 'http2',
-          grpc: false,
-          bodyLength: 0,
-          expectContinue: false,
-          source: { address: '127.0.0.1', port: 1 },
-          listener: 't',
-          startTime: 0,
-        },
+        testRequest({ authority: 'up', path: '/big', protocol: 'http2', listener: 't', startTime: 0 }),
         null,
         {
           onResponseStart: (_s, _h, c) => (controller = c),

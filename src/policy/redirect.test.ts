@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { z } from 'zod';
 import type { RedirectPolicy } from '../model/policy.ts';
 import { Route, RouteMatch } from '../model/schema.ts';
+import { testRequest } from '../proxy/testing.ts';
 import type { ProxyRequest } from '../proxy/types.ts';
 import type { MatchedRoute } from '../route/index.ts';
 import { MatchedPrefix } from './matched-prefix.ts';
@@ -14,20 +15,7 @@ import { request, startPolicyProxy, startRecordingUpstream } from './test-suppor
 import type { RecordingUpstream, RunningProxy } from './test-support.ts';
 
 function req(authority: string, path: string, scheme: 'http' | 'https' = 'http'): ProxyRequest {
-  return {
-    method: 'GET',
-    scheme,
-    authority,
-    path,
-    headers: [],
-    protocol: 'http1',
-    grpc: false,
-    bodyLength: 0,
-    expectContinue: false,
-    source: { address: '127.0.0.1', port: 1 },
-    listener: 'l',
-    startTime: 0,
-  };
+  return testRequest({ scheme, authority, path, listener: 'l', startTime: 0 });
 }
 
 type MatchInput = z.input<typeof RouteMatch> | z.input<typeof RouteMatch>[];

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { listen, portOf } from '../../test/support/sockets.ts';
+import { testRequest } from '../proxy/testing.ts';
 import {
   clusterInput,
   directCluster,
@@ -127,7 +128,7 @@ test('a waiting request cancelled by its client leaves the queue', async (t) => 
   t.after(() => d.close());
   const first = d.send('/1');
   await waitFor(() => up.held() === 1, 'the first request upstream');
-  const cancel = d.cluster.dispatch({ ...baseRequest(), path: '/cancelled' }, null, {
+  const cancel = d.cluster.dispatch(testRequest({ path: '/cancelled' }), null, {
     onResponseStart: () => assert.fail('cancelled'),
     onResponseData: () => true,
     onResponseEnd: () => {},
@@ -221,20 +222,3 @@ test('overflow counts by limit, and in-flight counts survive a reload', async (t
   assert.equal((await first).status, 200);
   assert.equal((await d.send()).status, 200);
 });
-
-function baseRequest() {
-  return {
-    method: 'GET',
-    scheme: 'http' as const,
-    authority: 'svc.test',
-    path: '/',
-    headers: [],
-    protocol: 'http1' as const,
-    grpc: false,
-    bodyLength: 0,
-    expectContinue: false,
-    source: { address: '127.0.0.1', port: 1 },
-    listener: 'test',
-    startTime: performance.now(),
-  };
-}

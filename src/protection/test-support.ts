@@ -12,6 +12,7 @@ import { Cluster, type ProxyConfigInput } from '../model/schema.ts';
 import { ClusterRuntime, type ClusterRuntimeOptions } from '../proxy/cluster.ts';
 import { TransportRegistry } from '../proxy/transports.ts';
 import { ProxyServer } from '../proxy/proxy-server.ts';
+import { testRequest } from '../proxy/testing.ts';
 import type { HeaderList, ProxyRequest, ResponseController } from '../proxy/types.ts';
 import { listen, portOf } from '../../test/support/sockets.ts';
 
@@ -131,20 +132,7 @@ export interface DirectCluster {
 }
 
 function request(path: string): ProxyRequest {
-  return {
-    method: 'GET',
-    scheme: 'http',
-    authority: 'svc.test',
-    path,
-    headers: [],
-    protocol: 'http1',
-    grpc: false,
-    bodyLength: 0,
-    expectContinue: false,
-    source: { address: '127.0.0.1', port: 1 },
-    listener: 'test',
-    startTime: performance.now(),
-  };
+  return testRequest({ path });
 }
 
 /** A ClusterRuntime over `input` (a Cluster as config would give it), with its own registry. */

@@ -4,26 +4,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProxyError } from '../errors.ts';
-import type { Cancel, Dispatch, HeaderList, ProxyRequest, ResponseHandler } from '../proxy/types.ts';
+import { testRequest } from '../proxy/testing.ts';
+import type { Cancel, Dispatch, HeaderList, ResponseHandler } from '../proxy/types.ts';
 import { AttemptExchange, type AttemptPlan } from './attempts.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { RetryConditions } from './retry-conditions.ts';
 import { eventually, sleep } from './test-support.ts';
 
-const request: ProxyRequest = {
-  method: 'GET',
-  scheme: 'http',
-  authority: 'svc',
-  path: '/',
-  headers: [],
-  protocol: 'http1',
-  grpc: false,
-  bodyLength: 0,
-  expectContinue: false,
-  source: { address: '127.0.0.1', port: 1 },
-  listener: 'test',
-  startTime: performance.now(),
-};
+const request = testRequest({ authority: 'svc' });
 
 /** A transport that answers every try with `status` on the next turn, recording when tries start. */
 function scripted(status: number): { dispatch: Dispatch; starts: number[]; cancels: number } {

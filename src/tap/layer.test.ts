@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { ProxyStats } from '../metrics/proxy-stats.ts';
 import { ProxyConfig, type ProxyConfigInput } from '../model/schema.ts';
 import { ProxyServer } from '../proxy/proxy-server.ts';
+import { testRequest } from '../proxy/testing.ts';
 import type { Cancel, Dispatch, ProxyRequest, ResponseController, ResponseHandler } from '../proxy/types.ts';
 import { eventually, httpRequest } from '../../test/proxy/harness.ts';
 import { listen, portOf } from '../../test/support/sockets.ts';
@@ -22,21 +23,14 @@ const CONTROLLER: ResponseController = { resume() {}, abort() {} };
 const noop: Cancel = () => {};
 
 function request(o: Partial<ProxyRequest> = {}): ProxyRequest {
-  return {
-    method: 'GET',
-    scheme: 'http',
+  return testRequest({
     authority: 'reviews.default:9080',
     path: '/reviews/1?x=1',
     headers: ['user-agent', 'test', 'authorization', 'Bearer secret', 'cookie', 'session=abc'],
-    protocol: 'http1',
-    grpc: false,
-    bodyLength: 0,
-    expectContinue: false,
     source: { address: '10.0.0.7', port: 51234, identity: 'spiffe://cluster.local/ns/default/sa/web' },
     listener: 'inbound',
-    startTime: performance.now(),
     ...o,
-  };
+  });
 }
 
 const handler: ResponseHandler = {

@@ -11,6 +11,7 @@ import type {
   ResponseController,
   ResponseHandler,
 } from '../proxy/types.ts';
+import { testRequest } from '../proxy/testing.ts';
 import type { FinishedSpan, SpanSink } from './finished-span.ts';
 import { tracingLayer } from './layer.ts';
 import { parseTraceparent } from './propagation.ts';
@@ -39,21 +40,14 @@ class NullHandler implements ResponseHandler {
 }
 
 function request(headers: HeaderList = [], extra: Partial<ProxyRequest> = {}): ProxyRequest {
-  return {
-    method: 'GET',
-    scheme: 'http',
+  return testRequest({
     authority: 'reviews.default:9080',
     path: '/books/1?sig=secret&page=2',
     headers: ['user-agent', 'curl/8', ...headers],
-    protocol: 'http1',
-    grpc: false,
-    bodyLength: 0,
-    expectContinue: false,
     source: { address: '127.0.0.1', port: 40000, identity: 'spiffe://cluster.local/ns/default/sa/web' },
     listener: 'l',
-    startTime: performance.now(),
     ...extra,
-  };
+  });
 }
 
 interface Harness {
