@@ -1,7 +1,7 @@
 // An HTTP/1 upstream that accepts the TCP connection and never completes the TLS handshake: the
 // pool's connect timer ends the attempt with 503 TRELLIS_UPSTREAM_CONNECT_TIMEOUT, closes the
-// socket and forgets the connection. (Plain TCP cannot be made to hang on loopback without root:
-// the timer and its error are the same for both.)
+// socket and forgets the connection. (A plain TCP connect never hangs on loopback, where every SYN
+// is answered; the timer and its error are the same for both.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
