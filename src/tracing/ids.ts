@@ -8,14 +8,20 @@ let offset = pool.length;
 export const ZERO_TRACE_ID = '00000000000000000000000000000000';
 export const ZERO_SPAN_ID = '0000000000000000';
 
-function randomHex(bytes: number): string {
+/** Where `bytes` fresh random bytes start in the pool (refilled when too few are left). */
+function takeRandom(bytes: number): number {
   if (offset + bytes > pool.length) {
     randomFillSync(pool);
     offset = 0;
   }
-  const hex = pool.toString('hex', offset, offset + bytes);
+  const at = offset;
   offset += bytes;
-  return hex;
+  return at;
+}
+
+function randomHex(bytes: number): string {
+  const at = takeRandom(bytes);
+  return pool.toString('hex', at, at + bytes);
 }
 
 /** 32 hex characters, never all zero (W3C and B3 both call an all-zero id invalid). */
@@ -61,13 +67,9 @@ function writeHex(out: Buffer, at: number, from: number, bytes: number): number 
  * low half as the span id (as unrecordedSpanId), decision 00. Neither id is ever all zero.
  */
 export function unsampledTraceparent(): string {
-  if (offset + 16 > pool.length) {
-    randomFillSync(pool);
-    offset = 0;
-  }
-  writeHex(UNSAMPLED, 3, offset, 8);
-  const low = writeHex(UNSAMPLED, 19, offset + 8, 8);
-  offset += 16;
+  const at = takeRandom(16);
+  writeHex(UNSAMPLED, 3, at, 8);
+  const low = writeHex(UNSAMPLED, 19, at + 8, 8);
   if (low === 0) UNSAMPLED[34] = 0x31; // "…0001": neither id may be all zero
   UNSAMPLED.copyWithin(36, 19, 35);
   return UNSAMPLED.latin1Slice(0, UNSAMPLED.length);
